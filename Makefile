@@ -1,0 +1,117 @@
+# memtunnel — hand-written GNU make.
+#
+#   make                 build bin/memtunnel (installs missing Debian packages)
+#   make check           unit tests, then integration tests against real memcached
+#   make demo            a set/get through memtunnel to a TLS memcached it starts
+#   make SANITIZE=address,undefined check
+#                        the same under ASan + UBSan, built in its own directory
+#   make V=1             show the commands
+
+VERSION := 0.1.0
+
+CFLAGS ?= -O2 -g
+WARN := -std=gnu11 -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDHARDEN := -Wl,-z,relro,-z,now
+PKGS := libuv wolfssl
+
+ifneq ($(SANITIZE),)
+  BUILD := build/sanitize
+  PROG := $(BUILD)/memtunnel
+  HARDEN := -fstack-protector-strong
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+  BUILD := build/default
+  PROG := bin/memtunnel
+  SANFLAGS :=
+endif
+
+# Evaluated when a recipe runs, after `deps` had its chance to install them.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+ALL_CFLAGS = $(WARN) $(HARDEN) $(SANFLAGS) $(CFLAGS) $(PKG_CFLAGS) \
+             -DMEMTUNNEL_VERSION='"$(VERSION)"' -MMD -MP
+ALL_LDFLAGS = $(LDHARDEN) $(SANFLAGS) $(LDFLAGS)
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(SRCS:src/%.c=$(BUILD)/src/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%.o)
+UNIT := $(BUILD)/unit_tests
+MCLOAD := $(BUILD)/tools/mcload
+PKI := build/pki
+
+ifeq ($(V),)
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+else
+  Q :=
+  say =
+endif
+
+.PHONY: all deps deps-test check unit integration demo sanitize clean tools
+
+all: $(PROG)
+
+deps:
+	$(Q)tests/deps.sh build
+
+deps-test: deps
+	$(Q)tests/deps.sh test
+
+$(PROG): $(OBJS) | deps
+	$(call say,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+
+$(BUILD)/src/%.o: src/%.c | deps
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%.o: tests/unit/%.c | deps
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -c -o $@ $<
+
+$(UNIT): $(UNIT_OBJS) $(LIB_OBJS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+
+$(MCLOAD): tests/tools/mcload.c | deps
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(SANFLAGS) $(CFLAGS) -o $@ $<
+
+tools: $(MCLOAD)
+
+$(PKI)/.done: tests/pki.sh
+	$(call say,PKI,$(PKI))
+	$(Q)tests/pki.sh $(PKI) >/dev/null
+	$(Q)touch $@
+
+unit: $(UNIT) $(PKI)/.done
+	$(Q)MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT)
+
+integration: $(PROG) $(MCLOAD) $(PKI)/.done deps-test
+	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+	  tests/integration/run.sh
+
+check: deps-test
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integration
+
+sanitize:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
+
+demo: $(PROG) deps-test
+	$(Q)MEMTUNNEL=$(abspath $(PROG)) tests/demo.sh
+
+clean:
+	rm -rf build bin/memtunnel
+
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

@@ -1,0 +1,91 @@
+/*
+ * buf: growable byte queue.
+ */
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_MIN_CAP 4096
+
+char *buf_reserve(struct buf *b, size_t want, size_t *room)
+{
+    if (b->cap - b->tail >= want)
+        goto done;
+
+    /* Slide the readable bytes to the front when that makes enough room:
+     * cheaper than growing, and keeps the buffer at its steady size. */
+    size_t len = buf_len(b);
+    if (b->cap - len >= want && b->head > 0) {
+        memmove(b->data, b->data + b->head, len);
+        b->head = 0;
+        b->tail = len;
+        goto done;
+    }
+
+    size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
+    while (cap - len < want) {
+        if (cap > ((size_t)-1) / 2)
+            return NULL;
+        cap *= 2;
+    }
+    char *p = malloc(cap);
+    if (p == NULL)
+        return NULL;
+    if (len)
+        memcpy(p, b->data + b->head, len);
+    free(b->data);
+    b->data = p;
+    b->head = 0;
+    b->tail = len;
+    b->cap = cap;
+done:
+    *room = b->cap - b->tail;
+    return b->data + b->tail;
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+    b->tail += n;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    size_t room;
+    char *dst;
+
+    if (n == 0)
+        return 0;
+    if ((dst = buf_reserve(b, n, &room)) == NULL)
+        return -1;
+    memcpy(dst, p, n);
+    buf_commit(b, n);
+    return 0;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    b->head += n;
+    if (b->head == b->tail)
+        b->head = b->tail = 0;
+}
+
+void buf_swap(struct buf *a, struct buf *b)
+{
+    struct buf t = *a;
+    *a = *b;
+    *b = t;
+}
+
+void buf_trim(struct buf *b)
+{
+    if (buf_len(b) == 0 && b->cap > BUF_MIN_CAP)
+        buf_free(b);
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->head = b->tail = b->cap = 0;
+}

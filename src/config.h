@@ -1,0 +1,148 @@
+/*
+ * config: command line + environment -> struct config.
+ *
+ * Pure code: no I/O, no logging, no globals.  Everything the program can be
+ * told (SPEC §2, §3) is parsed and validated here, so that bad input is
+ * refused before anything is bound or started, with one message that names
+ * the flag or variable at fault.
+ */
+#ifndef MEMTUNNEL_CONFIG_H
+#define MEMTUNNEL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_EX_USAGE 64      /* sysexits EX_USAGE */
+#define CONFIG_EX_CONFIG 78     /* sysexits EX_CONFIG */
+
+#define CONFIG_DEFAULT_PORT 11211
+#define CONFIG_HOST_MAX 255     /* longest DNS name (253) or IP literal */
+
+enum config_mode {
+    CONFIG_MODE_TUNNEL,         /* no command: tunnel until SIGINT/SIGTERM */
+    CONFIG_MODE_WRAP,           /* run cfg->command as a supervised child */
+    CONFIG_MODE_EXEC,           /* disabled or nested: exec cfg->command as is */
+    CONFIG_MODE_CHECK,          /* memtunnel check */
+    CONFIG_MODE_HELP,
+    CONFIG_MODE_VERSION,
+};
+
+enum config_verify {
+    CONFIG_VERIFY_FULL,         /* chain + validity + host name / IP */
+    CONFIG_VERIFY_CHAIN,        /* chain + validity */
+    CONFIG_VERIFY_NONE,
+};
+
+enum config_switch { CONFIG_AUTO, CONFIG_YES, CONFIG_NO };
+
+/* Same order as enum log_level in log.h. */
+enum config_log_level {
+    CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG,
+};
+
+/* An address family tag for host strings. */
+enum config_family {
+    CONFIG_NAME = 0,            /* DNS name, resolved per connection */
+    CONFIG_IPV4 = 4,
+    CONFIG_IPV6 = 6,
+};
+
+struct config_server {
+    char host[CONFIG_HOST_MAX + 1];   /* no brackets around IPv6 */
+    uint16_t port;                    /* after --tls-port was applied */
+    enum config_family family;
+};
+
+/*
+ * Where servers came from.  Servers of source k are
+ * cfg->servers[first .. first+count-1], in the order they were listed; the
+ * listeners are made in cfg->servers order, so a source's listeners are in
+ * its own order too.
+ */
+struct config_source {
+    const char *name;   /* "--servers", "MEMTUNNEL_SERVERS" or a variable name */
+    int is_var;         /* an app variable, to be rewritten in the child's env */
+    size_t first, count;
+};
+
+struct config {
+    enum config_mode mode;
+
+    struct config_server *servers;    /* owned, config_free releases */
+    size_t nservers;
+    struct config_source *sources;    /* owned */
+    size_t nsources;
+
+    /* First local address; node i listens on listen_port + i, or on an
+     * ephemeral port each when listen_port is 0. */
+    char listen_host[CONFIG_HOST_MAX + 1];
+    enum config_family listen_family; /* IPv4 or IPv6 literal only */
+    uint16_t listen_port;
+    int listen_explicit;              /* --listen or MEMTUNNEL_LISTEN given */
+    int listen_loopback;              /* listen_host is 127.0.0.0/8 or ::1 */
+
+    /*
+     * TLS material.  Each is NULL when not given.  *_file is a path,
+     * *_pem inline PEM text taken from the environment; the pointers point
+     * into argv / envp, which outlive the config.  *_source names the flag
+     * or variable each came from, for error messages.
+     */
+    const char *ca_file, *ca_pem;
+    const char *cert_file, *cert_pem;
+    const char *key_file, *key_pem;
+    const char *ca_source, *cert_source, *key_source;
+
+    enum config_verify verify;
+    const char *sni;                  /* NULL: each upstream's host */
+    int tls_min;                      /* 12 or 13 */
+    uint16_t tls_port;                /* 0: keep each server's port */
+    enum config_log_level log_level;
+
+    uint32_t connect_timeout_ms;      /* > 0 */
+    uint32_t idle_timeout_ms;         /* 0: none */
+    uint32_t grace_ms;
+
+    enum config_switch forward_sigterm;
+    int on_heroku;                    /* DYNO is set */
+    unsigned prewarm;
+    unsigned stats_interval;          /* seconds, 0 = off */
+    unsigned expiry_warn_days;
+
+    /* NULL-terminated, points into argv; NULL unless WRAP or EXEC. */
+    char *const *command;
+};
+
+struct config_error {
+    int status;                       /* CONFIG_EX_USAGE or CONFIG_EX_CONFIG */
+    char name[64];                    /* flag or variable at fault, "" if none */
+    char msg[400];                    /* what is wrong, one line, no newline */
+};
+
+/*
+ * Parse argv (argv[0] is the program name) and envp (NULL-terminated
+ * "NAME=value" strings) into *cfg.  Returns 0, or -1 with *err filled in;
+ * on failure *cfg holds nothing that needs freeing.  Secrets (PEM text,
+ * passwords) are never copied into err->msg.
+ */
+int config_parse(struct config *cfg, int argc, char *const argv[],
+                 char *const envp[], struct config_error *err);
+
+/* Release what config_parse allocated.  Accepts a zeroed config. */
+void config_free(struct config *cfg);
+
+/*
+ * Parse one server list ("host:port,host,[::1]:11212 …"; commas and/or
+ * white space separate items, empty items are skipped).  `name` is the flag
+ * or variable it came from, used in error messages.  tls_port, when not 0,
+ * replaces every port.  On success *out is a malloc'd array of *n >= 1
+ * servers and 0 is returned; on failure -1 with *err filled in (status
+ * CONFIG_EX_CONFIG).
+ */
+int config_parse_servers(const char *name, const char *text, uint16_t tls_port,
+                         struct config_server **out, size_t *n,
+                         struct config_error *err);
+
+/* "host:port", with brackets for IPv6, into buf.  Returns buf. */
+char *config_server_str(const struct config_server *s, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * main: mode dispatch and exit codes.  The only file that exits.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+#include <wolfssl/options.h>
+#include <wolfssl/version.h>
+
+#include "child.h"
+#include "childenv.h"
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+#include "tlsconn.h"
+#include "tunnel.h"
+
+#ifndef MEMTUNNEL_VERSION
+#define MEMTUNNEL_VERSION "0.0.0"
+#endif
+
+#define EX_SOFTWARE 70
+
+extern char **environ;
+
+static const char usage[] =
+"usage: memtunnel [OPTIONS] [--] COMMAND [ARG...]   wrap COMMAND\n"
+"       memtunnel [OPTIONS]                         tunnel only, until Ctrl-C\n"
+"       memtunnel --help | --version\n"
+"\n"
+"Opens one local plaintext listener per memcached node and tunnels each\n"
+"connection over verified TLS to its node.\n"
+"\n"
+"Options (each also read from the variable named in brackets):\n"
+"  --servers LIST        upstream nodes host:port[,host:port...] [MEMTUNNEL_SERVERS]\n"
+"                        default: MEMCACHIER_SERVERS, MEMCACHEDCLOUD_SERVERS or\n"
+"                        MEMCACHE_SERVERS, the first one set\n"
+"  --vars NAMES          variables whose server lists are tunneled [MEMTUNNEL_VARS]\n"
+"  --listen ADDR         first local address; node i gets port+i, or an\n"
+"                        ephemeral port when port is 0 [MEMTUNNEL_LISTEN]\n"
+"                        default 127.0.0.1:11211 (tunnel only), 127.0.0.1:0 (wrap)\n"
+"  --ca FILE             PEM bundle of trusted CAs [MEMTUNNEL_CA_FILE]; the same\n"
+"                        as inline PEM text in MEMTUNNEL_CA; default: system store\n"
+"  --cert FILE, --key FILE  client certificate for mutual TLS\n"
+"                        [MEMTUNNEL_CERT_FILE, MEMTUNNEL_KEY_FILE; inline:\n"
+"                        MEMTUNNEL_CERT, MEMTUNNEL_KEY]\n"
+"  --verify MODE         full (chain, dates, host name), chain (no name check)\n"
+"                        or none (no verification) [MEMTUNNEL_VERIFY], default full\n"
+"  --sni NAME            server name sent and checked [MEMTUNNEL_SNI]\n"
+"  --tls-min 1.2|1.3     lowest TLS version [MEMTUNNEL_TLS_MIN], default 1.2\n"
+"  --tls-port PORT       replace every upstream's port [MEMTUNNEL_TLS_PORT]\n"
+"  --connect-timeout S   bound on TCP connect + TLS handshake\n"
+"                        [MEMTUNNEL_CONNECT_TIMEOUT], default 5\n"
+"  --idle-timeout S      close connections idle this long, 0 = never\n"
+"                        [MEMTUNNEL_IDLE_TIMEOUT], default 0\n"
+"  --log-level L         error, warn, info or debug [MEMTUNNEL_LOG_LEVEL]\n"
+"  -h, --help            this text\n"
+"  -V, --version         version\n"
+"\n"
+"In tunnel-only mode memtunnel prints MEMCACHE_SERVERS=... on stdout once it\n"
+"listens.  Exit codes: 64 usage, 70 tunnel failure, 78 configuration.\n";
+
+static void report(const struct config_error *err)
+{
+    log_event(LOG_ERROR, err->status == CONFIG_EX_USAGE ? "usage-error"
+                                                        : "config-error",
+              "setting", err->name[0] ? err->name : NULL,
+              "reason", err->msg, NULL);
+}
+
+/* Everything one run of the tunnel (and its child, when wrapping) owns. */
+struct app {
+    uv_loop_t loop;
+    const struct config *cfg;
+    struct tunnel *tunnel;
+    struct child *child;           /* NULL in tunnel-only mode */
+    uv_signal_t sigint, sigterm;   /* tunnel-only mode: stop on these */
+    uv_timer_t fault;              /* MEMTUNNEL_TEST_FATAL_AFTER */
+    int have_fault;
+    int status;
+    int fatal;
+};
+
+/* Close what keeps the loop alive besides the tunnel's connections. */
+static void stop(struct app *app, int status)
+{
+    app->status = status;
+    tunnel_close(app->tunnel, app->cfg->connect_timeout_ms);
+    if (app->child)
+        child_close(app->child);
+    else if (!uv_is_closing((uv_handle_t *)&app->sigint)) {
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+    }
+    if (app->have_fault && !uv_is_closing((uv_handle_t *)&app->fault))
+        uv_close((uv_handle_t *)&app->fault, NULL);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct app *app = h->data;
+    log_event(LOG_INFO, "stopping", "signal", strsignal(signum), NULL);
+    stop(app, 0);
+}
+
+static void on_child_exit(struct child *ch, int code, void *arg)
+{
+    struct app *app = arg;
+    (void)ch;
+    stop(app, app->fatal ? EX_SOFTWARE : code);
+}
+
+/*
+ * The process-fatal path (SPEC §4): the tunnel has logged why; stop the
+ * child (SIGTERM, SIGKILL after --grace) and exit 70 once it is gone.
+ */
+static void on_fatal(void *arg, const char *reason)
+{
+    struct app *app = arg;
+    (void)reason;
+    app->fatal = 1;
+    if (app->child)
+        child_terminate(app->child, app->cfg->grace_ms);
+    else
+        stop(app, EX_SOFTWARE);
+}
+
+static void on_fault(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    tunnel_fatal(app->tunnel, "failure injected by MEMTUNNEL_TEST_FATAL_AFTER");
+}
+
+/*
+ * MEMTUNNEL_TEST_FATAL_AFTER=SECONDS makes the tunnel fail that long after
+ * start, so that tests can prove the fatal path (child stopped, exit 70)
+ * without breaking a real socket.  Not for production use.
+ */
+static void arm_fault(struct app *app)
+{
+    const char *v = getenv("MEMTUNNEL_TEST_FATAL_AFTER");
+    char *end;
+    double secs;
+
+    if (v == NULL || *v == '\0')
+        return;
+    secs = strtod(v, &end);
+    if (*end != '\0' || secs < 0 || secs > 3600)
+        return;
+    uv_timer_init(&app->loop, &app->fault);
+    app->fault.data = app;
+    uv_timer_start(&app->fault, on_fault, (uint64_t)(secs * 1000), 0);
+    app->have_fault = 1;
+}
+
+/* The listener lists for the child's environment, one per source. */
+static int start_child(struct app *app, char *const envp[])
+{
+    const struct config *cfg = app->cfg;
+    const char *lists[cfg->nsources ? cfg->nsources : 1];
+    char *bufs[cfg->nsources ? cfg->nsources : 1];
+    struct childenv ce;
+    int err = 0, status = 0;
+
+    memset(bufs, 0, sizeof bufs);
+    for (size_t k = 0; k < cfg->nsources; k++) {
+        size_t len = cfg->sources[k].count * (CONFIG_HOST_MAX + 10) + 1;
+        if ((bufs[k] = malloc(len)) == NULL) {
+            status = EX_SOFTWARE;
+            goto out;
+        }
+        tunnel_addresses(app->tunnel, cfg->sources[k].first,
+                         cfg->sources[k].count, bufs[k], len);
+        lists[k] = bufs[k];
+    }
+    if (childenv_build(&ce, envp, cfg->sources, cfg->nsources, lists) < 0) {
+        status = EX_SOFTWARE;
+        goto out;
+    }
+    app->child = child_new(&app->loop, cfg, on_child_exit, app);
+    if (app->child == NULL)
+        status = EX_SOFTWARE;
+    else
+        status = child_spawn(app->child, cfg->command, ce.envp, &err);
+    childenv_free(&ce);
+out:
+    for (size_t k = 0; k < cfg->nsources; k++)
+        free(bufs[k]);
+    if (status == EX_SOFTWARE)
+        log_event(LOG_ERROR, "out-of-memory", "reason", "starting the command",
+                  NULL);
+    return status;
+}
+
+/*
+ * Tunnel-only and wrapper mode: listen on every address, then either print
+ * the address list and serve until a signal, or start the child and serve
+ * until it exits.
+ */
+static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[])
+{
+    struct app app;
+    struct config_error err;
+    char list[4096];
+
+    memset(&app, 0, sizeof app);
+    memset(&err, 0, sizeof err);
+    app.cfg = cfg;
+    if (uv_loop_init(&app.loop) < 0) {
+        log_event(LOG_ERROR, "loop-failed", NULL);
+        return EX_SOFTWARE;
+    }
+    app.tunnel = tunnel_new(&app.loop, cfg, tls);
+    if (app.tunnel == NULL) {
+        log_event(LOG_ERROR, "out-of-memory", NULL);
+        uv_loop_close(&app.loop);
+        return EX_SOFTWARE;
+    }
+    tunnel_on_fatal(app.tunnel, on_fatal, &app);
+    if (tunnel_listen(app.tunnel, &err) < 0) {
+        report(&err);
+        app.status = err.status;
+        tunnel_close(app.tunnel, 0);
+        goto out;
+    }
+
+    if (cfg->mode == CONFIG_MODE_WRAP) {
+        int status = start_child(&app, envp);
+        if (status != 0) {
+            stop(&app, status);
+            goto out;
+        }
+    } else {
+        tunnel_addresses(app.tunnel, 0, cfg->nservers, list, sizeof list);
+        printf("MEMCACHE_SERVERS=%s\n", list);
+        fflush(stdout);
+        uv_signal_init(&app.loop, &app.sigint);
+        uv_signal_init(&app.loop, &app.sigterm);
+        app.sigint.data = app.sigterm.data = &app;
+        uv_signal_start(&app.sigint, on_stop_signal, SIGINT);
+        uv_signal_start(&app.sigterm, on_stop_signal, SIGTERM);
+    }
+    arm_fault(&app);
+out:
+    if (uv_run(&app.loop, UV_RUN_DEFAULT) != 0) {
+        /* Only reachable if something was left running: a bug. */
+        log_event(LOG_ERROR, "loop-failed", "reason", "handles left open", NULL);
+        app.status = EX_SOFTWARE;
+    }
+    tunnel_free(app.tunnel);
+    child_free(app.child);
+    uv_loop_close(&app.loop);
+    return app.status;
+}
+
+int main(int argc, char *argv[])
+{
+    struct config cfg;
+    struct config_error err;
+    int status;
+
+    /* libuv does not suppress SIGPIPE; a write to a reset socket must fail
+     * with EPIPE, not kill the tunnel. */
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&err, 0, sizeof err);
+    if (config_parse(&cfg, argc, argv, environ, &err) < 0) {
+        report(&err);
+        return err.status;
+    }
+    switch (cfg.mode) {
+    case CONFIG_MODE_HELP:
+        fputs(usage, stdout);
+        config_free(&cfg);
+        return 0;
+    case CONFIG_MODE_VERSION:
+        printf("memtunnel %s (wolfSSL %s, libuv %s)\n", MEMTUNNEL_VERSION,
+               LIBWOLFSSL_VERSION_STRING, uv_version_string());
+        config_free(&cfg);
+        return 0;
+    case CONFIG_MODE_EXEC: {
+        /* Disabled, or already inside a memtunnel: become the command. */
+        int e;
+        status = child_exec(cfg.command, &e);
+        config_free(&cfg);
+        return status;
+    }
+    case CONFIG_MODE_TUNNEL:
+    case CONFIG_MODE_WRAP:
+        break;
+    case CONFIG_MODE_CHECK:
+        log_event(LOG_ERROR, "usage-error", "reason",
+                  "memtunnel check is not available in this build", NULL);
+        config_free(&cfg);
+        return CONFIG_EX_USAGE;
+    }
+    log_set_level((enum log_level)cfg.log_level);
+
+    if (tls_global_init() < 0) {
+        log_event(LOG_ERROR, "tls-failed", "reason", "cannot initialise wolfSSL",
+                  NULL);
+        config_free(&cfg);
+        return EX_SOFTWARE;
+    }
+    struct tls_ctx *tls = tls_ctx_new(&cfg, &err);
+    if (tls == NULL) {
+        report(&err);
+        status = err.status;
+    } else {
+        tlsconn_setup_ctx(tls);
+        if (cfg.verify == CONFIG_VERIFY_NONE)
+            log_event(LOG_WARN, "verify-disabled", "reason", "--verify none: "
+                      "upstream certificates are not checked; anyone on the "
+                      "path can read and change the traffic", NULL);
+        status = run(&cfg, tls, environ);
+        tls_ctx_free(tls);
+    }
+    tls_global_cleanup();
+    config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,48 @@
+/*
+ * tls: the wolfSSL client context shared by every upstream connection.
+ *
+ * Debian's libwolfssl is built with OpenSSL-compatible defaults under which
+ * a client verifies nothing, accepts TLS 1.1 and offers anonymous and RC4
+ * suites.  So every security setting is made here explicitly, whatever the
+ * library's defaults are: peer verification, minimum version, an explicit
+ * suite list, and the key-exchange groups (fast ones first).
+ */
+#ifndef MEMTUNNEL_TLS_H
+#define MEMTUNNEL_TLS_H
+
+#include "config.h"
+
+struct tls_ctx;
+
+/* Call once before anything else in this module or tlsconn. */
+int tls_global_init(void);
+void tls_global_cleanup(void);
+
+/*
+ * Build the context from cfg: trust (cfg->ca_file, cfg->ca_pem or the
+ * system store), client certificate, cfg->verify, cfg->tls_min.  Returns
+ * NULL with *err filled in (status CONFIG_EX_CONFIG, name = the flag or
+ * variable at fault) when the material cannot be loaded.  The PEM text is
+ * never copied into err.
+ */
+struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err);
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/* The wolfSSL WOLFSSL_CTX *, for tlsconn. */
+void *tls_ctx_handle(struct tls_ctx *ctx);
+enum config_verify tls_ctx_verify(const struct tls_ctx *ctx);
+
+enum tls_failure {
+    TLS_FAIL_VERIFY,     /* the peer's certificate was refused */
+    TLS_FAIL_PROTOCOL,   /* anything else: alert, version, garbage, close */
+};
+
+/*
+ * Words for a wolfSSL error code: "certificate expired", "unknown issuer",
+ * "name mismatch", … .  alert is the last alert received (or -1).  Returns
+ * a static string or one written into buf.
+ */
+const char *tls_reason(int err, int alert, char *buf, size_t len,
+                       enum tls_failure *kind);
+
+#endif

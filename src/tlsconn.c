@@ -1,0 +1,217 @@
+/*
+ * tlsconn: a wolfSSL client session over memory buffers.
+ *
+ * wolfSSL pulls ciphertext through a receive callback and pushes it through
+ * a send callback.  Here the receive callback hands out what the caller put
+ * into `in` and says "want read" when that is empty; the send callback
+ * appends to `out` and always accepts everything.  Accepting everything
+ * means wolfSSL never has to be retried with the same arguments; memory is
+ * bounded one level up, by not reading more plaintext while `out` is full.
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+
+#include "tlsconn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Older bytes first: what was kept in `in`, then what is lent now. */
+static int on_recv(WOLFSSL *ssl, char *p, int sz, void *arg)
+{
+    struct tlsconn *t = arg;
+    size_t n = buf_len(&t->in);
+
+    (void)ssl;
+    if (n > 0) {
+        if (n > (size_t)sz)
+            n = (size_t)sz;
+        memcpy(p, buf_peek(&t->in), n);
+        buf_consume(&t->in, n);
+        return (int)n;
+    }
+    if (t->lent_len > 0) {
+        n = t->lent_len < (size_t)sz ? t->lent_len : (size_t)sz;
+        memcpy(p, t->lent, n);
+        t->lent += n;
+        t->lent_len -= n;
+        return (int)n;
+    }
+    return t->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+}
+
+static int on_send(WOLFSSL *ssl, char *p, int sz, void *arg)
+{
+    struct tlsconn *t = arg;
+
+    (void)ssl;
+    if (buf_append(&t->out, p, (size_t)sz) < 0) {
+        t->oom = 1;
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    return sz;
+}
+
+void tlsconn_setup_ctx(struct tls_ctx *ctx)
+{
+    WOLFSSL_CTX *c = tls_ctx_handle(ctx);
+    wolfSSL_CTX_SetIORecv(c, on_recv);
+    wolfSSL_CTX_SetIOSend(c, on_send);
+}
+
+int tlsconn_init(struct tlsconn *t, struct tls_ctx *ctx, const char *name,
+                 int name_is_ip)
+{
+    memset(t, 0, sizeof *t);
+    t->ssl = wolfSSL_new(tls_ctx_handle(ctx));
+    if (t->ssl == NULL)
+        return -1;
+    wolfSSL_SetIOReadCtx(t->ssl, t);
+    wolfSSL_SetIOWriteCtx(t->ssl, t);
+
+    /* SNI only for names: RFC 6066 forbids IP literals there. */
+    if (!name_is_ip && wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, name,
+                                      (word16)strlen(name)) != WOLFSSL_SUCCESS)
+        return -1;
+    /* Nothing checks the name unless asked to, in any build. */
+    if (tls_ctx_verify(ctx) == CONFIG_VERIFY_FULL
+        && wolfSSL_check_domain_name(t->ssl, name) != WOLFSSL_SUCCESS)
+        return -1;
+    return 0;
+}
+
+void tlsconn_free(struct tlsconn *t)
+{
+    if (t->ssl)
+        wolfSSL_free(t->ssl);
+    t->ssl = NULL;
+    buf_free(&t->in);
+    buf_free(&t->out);
+}
+
+void tlsconn_feed(struct tlsconn *t, const char *p, size_t n)
+{
+    t->lent = p;
+    t->lent_len = n;
+}
+
+int tlsconn_feed_end(struct tlsconn *t)
+{
+    int r = buf_append(&t->in, t->lent, t->lent_len);
+    t->lent = NULL;
+    t->lent_len = 0;
+    return r;
+}
+
+void tlsconn_eof(struct tlsconn *t)
+{
+    t->eof = 1;
+}
+
+static int last_alert(struct tlsconn *t)
+{
+    WOLFSSL_ALERT_HISTORY h;
+    memset(&h, 0, sizeof h);
+    if (wolfSSL_get_alert_history(t->ssl, &h) != WOLFSSL_SUCCESS
+        || h.last_rx.code <= 0)
+        return -1;
+    return h.last_rx.code;
+}
+
+/* Record why the session failed; the first failure is the one kept. */
+static int failed(struct tlsconn *t, int err)
+{
+    if (t->err == 0) {
+        t->err = err;
+        if (t->oom)
+            strcpy(t->reason, "out of memory");
+        else {
+            const char *r = tls_reason(err, last_alert(t),
+                                       t->reason, sizeof t->reason, &t->kind);
+            if (r != t->reason)
+                snprintf(t->reason, sizeof t->reason, "%s", r);
+        }
+    }
+    return TLSCONN_ERROR;
+}
+
+int tlsconn_handshake(struct tlsconn *t)
+{
+    int r = wolfSSL_connect(t->ssl);
+    if (r == WOLFSSL_SUCCESS)
+        return 0;
+    int err = wolfSSL_get_error(t->ssl, r);
+    if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
+        return TLSCONN_AGAIN;
+    return failed(t, err);
+}
+
+ssize_t tlsconn_read(struct tlsconn *t, void *p, size_t n)
+{
+    if (n > (size_t)0x7fffffff)
+        n = 0x7fffffff;
+    int r = wolfSSL_read(t->ssl, p, (int)n);
+    if (r > 0)
+        return r;
+    int err = wolfSSL_get_error(t->ssl, r);
+    switch (err) {
+    case WOLFSSL_ERROR_WANT_READ:
+    case WOLFSSL_ERROR_WANT_WRITE:
+        return TLSCONN_AGAIN;
+    case WOLFSSL_ERROR_ZERO_RETURN:
+        return TLSCONN_CLOSED;
+    case SOCKET_PEER_CLOSED_E:
+    case SOCKET_ERROR_E:
+        if (t->eof && !t->oom)
+            return TLSCONN_TRUNCATED;
+        break;
+    }
+    return failed(t, err);
+}
+
+int tlsconn_write(struct tlsconn *t, const void *p, size_t n)
+{
+    const char *s = p;
+
+    while (n > 0) {
+        int chunk = n > 16384 ? 16384 : (int)n;
+        int r = wolfSSL_write(t->ssl, s, chunk);
+        if (r <= 0)
+            return failed(t, wolfSSL_get_error(t->ssl, r));
+        s += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+void tlsconn_close_notify(struct tlsconn *t)
+{
+    /* The first call queues close_notify; it does not wait for the peer's. */
+    wolfSSL_shutdown(t->ssl);
+}
+
+int tlsconn_has_input(struct tlsconn *t)
+{
+    return wolfSSL_pending(t->ssl) > 0 || buf_len(&t->in) > 0 || t->lent_len > 0;
+}
+
+const char *tlsconn_reason(const struct tlsconn *t)
+{
+    return t->reason[0] ? t->reason : "unknown TLS error";
+}
+
+int tlsconn_verify_failed(const struct tlsconn *t)
+{
+    return t->err != 0 && t->kind == TLS_FAIL_VERIFY;
+}
+
+const char *tlsconn_version(struct tlsconn *t)
+{
+    return wolfSSL_get_version(t->ssl);
+}
+
+const char *tlsconn_cipher(struct tlsconn *t)
+{
+    return wolfSSL_get_cipher(t->ssl);
+}

@@ -1,0 +1,95 @@
+/*
+ * tlsconn: one TLS client session over memory buffers.
+ *
+ * The caller moves ciphertext: what arrives from the network is lent with
+ * tlsconn_feed, wolfSSL decrypts straight from it, and tlsconn_feed_end
+ * keeps only the unconsumed tail (a partial record) in `in`.  What tlsconn
+ * leaves in `out` is sent by the caller.  No sockets, no event loop: every subtle case is
+ * unit-tested in one process.
+ *
+ * Return codes of the stepping functions:
+ *   >= 0              done (tlsconn_read: bytes of plaintext)
+ *   TLSCONN_AGAIN     more ciphertext is needed; send `out` and wait
+ *   TLSCONN_CLOSED    the server sent close_notify
+ *   TLSCONN_TRUNCATED the transport ended without close_notify
+ *   TLSCONN_ERROR     fatal; tlsconn_reason says why
+ * After every call, `out` may hold bytes to send (records, alerts, acks).
+ */
+#ifndef MEMTUNNEL_TLSCONN_H
+#define MEMTUNNEL_TLSCONN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "tls.h"
+
+enum {
+    TLSCONN_AGAIN = -1,
+    TLSCONN_CLOSED = -2,
+    TLSCONN_TRUNCATED = -3,
+    TLSCONN_ERROR = -4,
+};
+
+struct WOLFSSL;
+
+struct tlsconn {
+    struct WOLFSSL *ssl;
+    struct buf in;           /* ciphertext received, not yet taken by wolfSSL */
+    const char *lent;        /* ciphertext lent by tlsconn_feed */
+    size_t lent_len;
+    struct buf out;          /* ciphertext to send, filled by wolfSSL */
+    int eof;                 /* the transport delivered EOF */
+    int oom;                 /* the send callback could not grow `out` */
+    int err;                 /* wolfSSL error of the failure, 0 if none */
+    enum tls_failure kind;
+    char reason[160];
+};
+
+/*
+ * Set up a session towards `name`: sent as SNI unless it is an IP literal,
+ * and checked against the certificate's SANs when verify is full.  Returns
+ * 0 or -1 (out of memory).  tlsconn_free must be called either way.
+ */
+int tlsconn_init(struct tlsconn *t, struct tls_ctx *ctx, const char *name,
+                 int name_is_ip);
+void tlsconn_free(struct tlsconn *t);
+
+/*
+ * Lend n bytes of received ciphertext, read after what `in` already holds.
+ * Until tlsconn_feed_end, p must stay valid and unchanged; feed_end copies
+ * what wolfSSL has not taken into `in` and returns 0, or -1 when out of
+ * memory.
+ */
+void tlsconn_feed(struct tlsconn *t, const char *p, size_t n);
+int tlsconn_feed_end(struct tlsconn *t);
+
+/* The transport ended: once the input is used up, reads report it. */
+void tlsconn_eof(struct tlsconn *t);
+
+int tlsconn_handshake(struct tlsconn *t);
+
+/* Decrypt up to n bytes into p. */
+ssize_t tlsconn_read(struct tlsconn *t, void *p, size_t n);
+
+/* Encrypt all n bytes into `out`.  Returns 0 or TLSCONN_ERROR. */
+int tlsconn_write(struct tlsconn *t, const void *p, size_t n);
+
+/* Queue close_notify into `out`. */
+void tlsconn_close_notify(struct tlsconn *t);
+
+/* Nonzero when input is buffered that no socket event will announce. */
+int tlsconn_has_input(struct tlsconn *t);
+
+/* Why the session failed, in words, and whether it was verification. */
+const char *tlsconn_reason(const struct tlsconn *t);
+int tlsconn_verify_failed(const struct tlsconn *t);
+
+/* Negotiated protocol and suite names, for debug logs. */
+const char *tlsconn_version(struct tlsconn *t);
+const char *tlsconn_cipher(struct tlsconn *t);
+
+/* Tell wolfSSL which socket callbacks to use; once per context. */
+void tlsconn_setup_ctx(struct tls_ctx *ctx);
+
+#endif

@@ -1,0 +1,474 @@
+# shellcheck shell=bash
+# Shared helpers for the integration scenarios (tests/integration/NN-*.sh).
+#
+#   . "$(dirname "$0")/../lib.sh"
+#
+# Sourcing it gives the scenario:
+#   $T        a fresh temporary directory, removed on exit
+#   $PKI      the test PKI (tests/pki.sh), shared through MEMTUNNEL_TEST_PKI
+#   $ROOT     the repository root; $MEMTUNNEL, $MCLOAD, $PY the programs used
+# and an EXIT trap that stops every process this scenario started (by pid,
+# nothing else) and dumps the logs in $T when the scenario failed.
+#
+# Results are printed TAP-style: `ok N - what` for each passed check and
+# `not ok N - what` followed by the details and the logs for the first
+# failure, after which the scenario exits 1.
+#
+# Processes:
+#   start_memcached VAR [--cert NAME] [--sasl USER PASS] [--port P]
+#                   [--notls-port P] [--extra "ARGS"]
+#       memcached with TLS (-Z, $PKI/NAME-chain.crt + NAME.key, default
+#       server) on 127.0.0.1 plus a plaintext `notls:` listener, -I 2m;
+#       sets VAR_PORT (TLS), VAR_NOTLS_PORT, VAR_PID; logs in $T/VAR.log.
+#       --sasl makes it -S with one PLAIN user in its own sasldb.
+#   stop_memcached VAR / restart_memcached VAR (same ports, same options)
+#   start_memtunnel VAR ARGS...
+#       "$MEMTUNNEL" ARGS in the background, stdout $T/VAR.out, stderr
+#       $T/VAR.log; waits for the MEMCACHE_SERVERS= line and sets VAR_PID,
+#       VAR_SERVERS (the list), VAR_PORTS (space separated) and VAR_PORT
+#       (the first). Environment prefixes (X=y start_memtunnel ...) reach it.
+#   stop_memtunnel VAR        SIGTERM, bounded wait, asserts exit status 0
+#   assert_alive VAR          the process is still running
+#
+# Checks and tools:
+#   ok DESC | fail DESC [DETAILS...] | assert_eq WANT GOT DESC
+#   assert_le A B DESC | assert_lt A B DESC | assert_match TEXT REGEX DESC
+#   wait_log FILE REGEX [TIMEOUT]  count_log FILE REGEX  wait_until TIMEOUT CMD...
+#   rss_kb PID   mcload ARGS...   mc_stat PORT NAME   mc_get PORT KEY
+#   mc_set PORT KEY VALUE   tcp_probe PORT [PAYLOAD] [TIMEOUT]   now_ms
+#   free_port
+
+set -euo pipefail
+shopt -s nullglob
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$TESTS_DIR/.." && pwd)
+MEMTUNNEL=${MEMTUNNEL:-$ROOT/bin/memtunnel}
+MCLOAD=${MCLOAD:-$ROOT/build/tools/mcload}
+PY=${PY:-/usr/bin/python3}
+SCENARIO=$(basename "$0" .sh)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/memtunnel-$SCENARIO.XXXXXX")
+PKI=${MEMTUNNEL_TEST_PKI:-$T/pki}
+
+_lib_pids=()        # every process started here and not yet reaped
+_lib_n=0            # checks so far
+_lib_dumped=0
+
+_lib_cleanup() {
+	local status=$? pid
+	set +e
+	if [[ $status -ne 0 ]]; then
+		[[ -e $T/.failed ]] ||
+			echo "not ok $((_lib_n + 1)) - $SCENARIO stopped with status $status (line ${_lib_line:-?})"
+		dump_logs
+	fi
+	for pid in "${_lib_pids[@]}"; do
+		_lib_running "$pid" && kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${_lib_pids[@]}"; do
+		_lib_wait_exit "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [[ -n ${KEEP_TMP:-} ]]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+	exit "$status"
+}
+trap _lib_cleanup EXIT
+trap '_lib_line=$LINENO' ERR
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# ---------------------------------------------------------------- reporting
+
+ok() {
+	_lib_n=$((_lib_n + 1))
+	echo "ok $_lib_n - $*"
+}
+
+# fail DESC [DETAIL...]: report the failed check and exit 1; the EXIT trap
+# dumps the logs. Inside $(...) the report goes to stderr, so it is not
+# swallowed, and the caller's set -e ends the scenario.
+fail() {
+	_lib_n=$((_lib_n + 1))
+	((BASH_SUBSHELL == 0)) || exec 1>&2
+	: >"$T/.failed"
+	echo "not ok $_lib_n - $1"
+	shift
+	local line
+	for line in "$@"; do
+		printf '#   %s\n' "$line"
+	done
+	exit 1
+}
+
+assert_eq() {
+	[[ $1 == "$2" ]] || fail "$3" "want: $1" "got:  $2"
+	ok "$3"
+}
+
+_lib_int() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+# assert_le A B DESC / assert_lt A B DESC: non-negative integers.
+assert_le() {
+	{ _lib_int "$1" && _lib_int "$2"; } || fail "$3" "not integers: '$1' '$2'"
+	((10#$1 <= 10#$2)) || fail "$3" "want $1 <= $2"
+	ok "$3"
+}
+
+assert_lt() {
+	{ _lib_int "$1" && _lib_int "$2"; } || fail "$3" "not integers: '$1' '$2'"
+	((10#$1 < 10#$2)) || fail "$3" "want $1 < $2"
+	ok "$3"
+}
+
+assert_match() {
+	[[ $1 =~ $2 ]] || fail "$3" "text:  $1" "regex: $2"
+	ok "$3"
+}
+
+# dump_logs: the last 50 lines of every log and output file in $T, once.
+dump_logs() {
+	[[ $_lib_dumped -eq 0 ]] || return 0
+	_lib_dumped=1
+	local f
+	for f in "$T"/*.log "$T"/*.out; do
+		[[ -s $f ]] || continue
+		echo "# ---- ${f##*/} (last 50 lines)"
+		tail -n 50 "$f" | sed 's/^/#   /'
+	done
+}
+
+# ---------------------------------------------------------------- waiting
+
+now_ms() {
+	local t=$EPOCHREALTIME
+	echo $((${t%.*} * 1000 + 10#${t#*.} / 1000))
+}
+
+# wait_until TIMEOUT CMD...: run CMD every 20 ms until it succeeds; returns
+# 1 after TIMEOUT (whole) seconds.
+wait_until() {
+	local deadline=$(($(now_ms) + $1 * 1000))
+	shift
+	until "$@"; do
+		(($(now_ms) < deadline)) || return 1
+		sleep 0.02
+	done
+}
+
+_lib_grep() { grep -Eq -- "$2" "$1" 2>/dev/null; }
+
+# wait_log FILE REGEX [TIMEOUT]: wait (default 10 s) for a line matching
+# REGEX (extended) in FILE; fails the scenario on timeout.
+wait_log() {
+	wait_until "${3:-10}" _lib_grep "$1" "$2" ||
+		fail "a line matching /$2/ in ${1##*/} within ${3:-10} s"
+}
+
+# count_log FILE REGEX: number of lines matching REGEX.
+count_log() {
+	local n
+	n=$(grep -Ec -- "$2" "$1" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+
+# _lib_running PID: PID exists and is not a zombie.
+_lib_running() {
+	local state
+	[[ -r /proc/$1/stat ]] || return 1
+	state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $state && $state != Z && $state != X ]]
+}
+
+_lib_not_running() { ! _lib_running "$1"; }
+
+# _lib_wait_exit PID TIMEOUT: wait for PID to exit (not reaped).
+_lib_wait_exit() { wait_until "$2" _lib_not_running "$1"; }
+
+_lib_track() { _lib_pids+=("$1"); }
+
+_lib_untrack() {
+	local p keep=()
+	for p in "${_lib_pids[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	_lib_pids=("${keep[@]}")
+}
+
+# ---------------------------------------------------------------- tools
+
+rss_kb() {
+	local v
+	v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || true
+	[[ -n $v ]] || fail "VmRSS of pid $1" "no /proc/$1/status"
+	echo "$v"
+}
+
+mcload() {
+	[[ -x $MCLOAD ]] || fail "mcload is built" "$MCLOAD is missing (run make)"
+	"$MCLOAD" "$@"
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# _lib_text_cmd PORT CMD: one text-protocol command on a plaintext port,
+# prints the reply lines (CR stripped) up to END/STORED/... or EOF.
+_lib_text_cmd() {
+	local port=$1 cmd=$2 fd line
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+	printf '%s' "$cmd" >&"$fd"
+	while IFS= read -r -t 5 line <&"$fd"; do
+		line=${line%$'\r'}
+		printf '%s\n' "$line"
+		case $line in
+		END | STORED | NOT_STORED | DELETED | NOT_FOUND | ERROR | VERSION\ * | *_ERROR*) break ;;
+		esac
+	done
+	exec {fd}>&-
+}
+
+# mc_stat PORT NAME: the value of one general statistic, via a plaintext port.
+mc_stat() {
+	local v
+	v=$(_lib_text_cmd "$1" $'stats\r\n' | awk -v n="$2" '$1 == "STAT" && $2 == n { print $3 }')
+	[[ -n $v ]] || fail "stat $2 on port $1" "no STAT $2 in the reply"
+	echo "$v"
+}
+
+# mc_get PORT KEY: the value (one line) stored under KEY, empty if none.
+mc_get() {
+	_lib_text_cmd "$1" "get $2"$'\r\n' | awk 'NR == 2 && prev ~ /^VALUE / { print } { prev = $0 }'
+}
+
+# mc_set PORT KEY VALUE: store a one-line VALUE; succeeds on STORED.
+mc_set() {
+	local r
+	r=$(_lib_text_cmd "$1" "set $2 0 0 ${#3}"$'\r\n'"$3"$'\r\n')
+	[[ $r == STORED ]]
+}
+
+# tcp_probe PORT [PAYLOAD] [TIMEOUT]: connect to 127.0.0.1:PORT, send
+# PAYLOAD (printf %b escapes), then read until the peer closes or TIMEOUT
+# seconds (default 5) pass. Prints one line:
+#   closed MS BYTES     the peer closed (EOF or reset) after MS ms, having
+#                       sent BYTES bytes
+#   open MS BYTES       still open at the timeout
+#   refused MS 0        nothing listens
+# MS counts from the connect.
+tcp_probe() {
+	"$PY" - "$1" "${2:-}" "${3:-5}" <<'EOF'
+import socket, sys, time
+port, payload, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+payload = payload.encode().decode("unicode_escape").encode("latin-1")
+t0 = time.monotonic()
+ms = lambda: int((time.monotonic() - t0) * 1000)
+s = socket.socket()
+try:
+    s.connect(("127.0.0.1", port))
+except ConnectionRefusedError:
+    print("refused", ms(), 0)
+    sys.exit(0)
+got = 0
+try:
+    if payload:
+        s.sendall(payload)
+    s.settimeout(timeout)
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += len(b)
+except socket.timeout:
+    print("open", ms(), got)
+    sys.exit(0)
+except (ConnectionResetError, BrokenPipeError):
+    pass
+print("closed", ms(), got)
+EOF
+}
+
+# ---------------------------------------------------------------- PKI
+
+"$TESTS_DIR/pki.sh" "$PKI" >"$T/pki.log" 2>&1 || {
+	fail "test PKI in $PKI" "$(cat "$T/pki.log")"
+}
+rm -f "$T/pki.log"
+
+# ---------------------------------------------------------------- memcached
+
+# _lib_binary_version PORT: a binary-protocol VERSION gets a 0x81 response
+# (a -S server answers nothing in the text protocol).
+_lib_binary_version() {
+	local fd b
+	{ exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+	printf '\x80\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' >&"$fd"
+	LC_ALL=C IFS= read -r -N 1 -t 5 b <&"$fd" || b=
+	exec {fd}>&-
+	[[ $b == $'\x81' ]]
+}
+
+_lib_text_version() {
+	local r
+	r=$(_lib_text_cmd "$1" $'version\r\n' 2>/dev/null) || return 1
+	[[ $r == VERSION\ * ]]
+}
+
+# _lib_tls_answers PORT: a TLS handshake on PORT completes.
+_lib_tls_answers() {
+	openssl s_client -connect "127.0.0.1:$1" -CAfile "$PKI/ca.crt" -brief </dev/null 2>&1 |
+		grep -q '^Protocol version'
+}
+
+_lib_port_file_ready() { [[ -s $1 ]]; }
+
+start_memcached() {
+	local var=$1 cert=server sasl_user='' sasl_pass='' port=-1 notls=0 extra=''
+	shift
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--cert) cert=$2; shift 2 ;;
+		--sasl) sasl_user=$2; sasl_pass=$3; shift 3 ;;
+		--port) port=$2; shift 2 ;;
+		--notls-port) notls=$2; shift 2 ;;
+		--extra) extra=$2; shift 2 ;;
+		*) fail "start_memcached: unknown option $1" ;;
+		esac
+	done
+	# Remember the options, so restart_memcached can repeat them.
+	printf -v "${var}_OPTS" '%s' "$(declare -p cert sasl_user sasl_pass extra)"
+	_lib_start_memcached "$var" "$cert" "$sasl_user" "$sasl_pass" "$port" "$notls" "$extra"
+}
+
+_lib_start_memcached() {
+	local var=$1 cert=$2 sasl_user=$3 sasl_pass=$4 port=$5 notls=$6 extra=$7
+	local portfile=$T/$var.ports pid p tls_port='' notls_port='' env=() args=()
+	[[ -f $PKI/$cert-chain.crt ]] || fail "start_memcached $var: no certificate $cert in $PKI"
+	args=(-u root -U 0 -p "$port" -l 127.0.0.1 -l "notls:127.0.0.1:$notls" -I 2m -m 1024 -c 4096
+		-Z -o "ssl_chain_cert=$PKI/$cert-chain.crt,ssl_key=$PKI/$cert.key")
+	if [[ -n $sasl_user ]]; then
+		local sdir=$T/$var.sasl
+		mkdir -p "$sdir"
+		printf 'mech_list: plain\nsasldb_path: %s\n' "$sdir/sasldb2" >"$sdir/memcached.conf"
+		rm -f "$sdir/sasldb2"
+		printf '%s' "$sasl_pass" | saslpasswd2 -p -a memcached -c -f "$sdir/sasldb2" "$sasl_user" ||
+			fail "saslpasswd2 for $var"
+		env=("SASL_CONF_PATH=$sdir")
+		args+=(-S)
+	fi
+	# shellcheck disable=SC2206 # --extra is split on purpose
+	[[ -z $extra ]] || args+=($extra)
+	rm -f "$portfile" "$portfile.lck"
+	env "${env[@]}" MEMCACHED_PORT_FILENAME="$portfile" memcached "${args[@]}" >>"$T/$var.log" 2>&1 &
+	pid=$!
+	_lib_track "$pid"
+	printf -v "${var}_PID" '%s' "$pid"
+	if ! wait_until 10 _lib_port_file_ready "$portfile"; then
+		fail "memcached $var starts (memcached ${args[*]})"
+	fi
+	# The port file lists both listeners; which one is plaintext is found by
+	# asking, not assumed from the order. The notls listener is listed last
+	# in practice, so it is asked first: a plaintext probe on the TLS port
+	# works too but leaves accept() noise in memcached's log.
+	local probe=_lib_text_version
+	[[ -z $sasl_user ]] || probe=_lib_binary_version
+	while read -r p; do
+		if [[ -z $notls_port ]] && $probe "$p"; then
+			notls_port=$p
+		else
+			tls_port=$p
+		fi
+	done < <(awk '/^TCP INET: / { print $3 }' "$portfile" | tac)
+	[[ -n $tls_port && -n $notls_port ]] ||
+		fail "memcached $var has a TLS and a plaintext listener" "$(cat "$portfile")"
+	_lib_tls_answers "$tls_port" ||
+		fail "memcached $var completes a TLS handshake on port $tls_port"
+	[[ $port == -1 || $port == "$tls_port" ]] ||
+		fail "memcached $var listens on TLS port $port" "got $tls_port"
+	printf -v "${var}_PORT" '%s' "$tls_port"
+	printf -v "${var}_NOTLS_PORT" '%s' "$notls_port"
+}
+
+stop_memcached() {
+	local pidvar=${1}_PID
+	local pid=${!pidvar}
+	kill -TERM "$pid" 2>/dev/null || true
+	_lib_wait_exit "$pid" 10 || fail "memcached $1 (pid $pid) exits after SIGTERM"
+	wait "$pid" 2>/dev/null || true
+	_lib_untrack "$pid"
+}
+
+restart_memcached() {
+	local optvar=${1}_OPTS portvar=${1}_PORT notlsvar=${1}_NOTLS_PORT
+	local cert sasl_user sasl_pass extra
+	eval "${!optvar}"
+	_lib_start_memcached "$1" "$cert" "$sasl_user" "$sasl_pass" "${!portvar}" "${!notlsvar}" "$extra"
+}
+
+# ---------------------------------------------------------------- memtunnel
+
+_lib_servers_line() { grep -q '^MEMCACHE_SERVERS=' "$1"; }
+
+# _lib_memtunnel_up OUT PID: it printed its servers line, or it exited.
+_lib_memtunnel_up() { _lib_servers_line "$1" || _lib_not_running "$2"; }
+
+start_memtunnel() {
+	local var=$1 pid line status=0
+	shift
+	[[ -x $MEMTUNNEL ]] || fail "memtunnel is built" "$MEMTUNNEL is missing (run make)"
+	: >"$T/$var.out"
+	: >"$T/$var.log"
+	"$MEMTUNNEL" "$@" >"$T/$var.out" 2>"$T/$var.log" &
+	pid=$!
+	_lib_track "$pid"
+	printf -v "${var}_PID" '%s' "$pid"
+	wait_until 10 _lib_memtunnel_up "$T/$var.out" "$pid" ||
+		fail "memtunnel $var prints MEMCACHE_SERVERS= within 10 s ($*)"
+	if ! _lib_servers_line "$T/$var.out"; then
+		wait "$pid" || status=$?
+		_lib_untrack "$pid"
+		fail "memtunnel $var starts ($*)" "exited with status $status before printing MEMCACHE_SERVERS="
+	fi
+	line=$(grep -m1 '^MEMCACHE_SERVERS=' "$T/$var.out")
+	line=${line#MEMCACHE_SERVERS=}
+	[[ $line =~ ^127\.0\.0\.1:[0-9]+(,127\.0\.0\.1:[0-9]+)*$ ]] ||
+		fail "memtunnel $var prints a well-formed MEMCACHE_SERVERS line" "got: $line"
+	printf -v "${var}_SERVERS" '%s' "$line"
+	local ports=${line//127.0.0.1:/}
+	ports=${ports//,/ }
+	printf -v "${var}_PORTS" '%s' "$ports"
+	printf -v "${var}_PORT" '%s' "${ports%% *}"
+}
+
+assert_alive() {
+	local pidvar=${1}_PID
+	_lib_running "${!pidvar}" || fail "memtunnel $1 is still running"
+	ok "memtunnel $1 is still running"
+}
+
+stop_memtunnel() {
+	local pidvar=${1}_PID status=0
+	local pid=${!pidvar}
+	_lib_running "$pid" || fail "memtunnel $1 is running before SIGTERM"
+	kill -TERM "$pid"
+	_lib_wait_exit "$pid" 10 || fail "memtunnel $1 exits within 10 s of SIGTERM"
+	wait "$pid" || status=$?
+	_lib_untrack "$pid"
+	assert_eq 0 "$status" "memtunnel $1 exits 0 on SIGTERM"
+}
+
+# run_memtunnel OUT ERR ARGS...: run memtunnel in the foreground (bounded by
+# 10 s), stdout to OUT, stderr to ERR; prints its exit status (124: hung).
+run_memtunnel() {
+	local out=$1 err=$2 status=0
+	shift 2
+	[[ -x $MEMTUNNEL ]] || fail "memtunnel is built" "$MEMTUNNEL is missing (run make)"
+	timeout -k 2 10 "$MEMTUNNEL" "$@" >"$out" 2>"$err" </dev/null || status=$?
+	echo "$status"
+}

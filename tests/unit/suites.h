@@ -1,0 +1,12 @@
+/* Every Check suite of the unit tests, one per module of src/. */
+#ifndef MEMTUNNEL_TEST_SUITES_H
+#define MEMTUNNEL_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *buf_suite(void);
+Suite *config_suite(void);
+Suite *logfmt_suite(void);
+Suite *tlsconn_suite(void);
+
+#endif
