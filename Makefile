@@ -53,7 +53,7 @@ else
   say =
 endif
 
-.PHONY: all deps deps-test check unit integration demo sanitize clean tools
+.PHONY: all deps deps-test check unit integration demo sanitize clean tools pki
 
 all: $(PROG)
 
@@ -89,17 +89,17 @@ $(MCLOAD): tests/tools/mcload.c | deps
 
 tools: $(MCLOAD)
 
-$(PKI)/.done: tests/pki.sh
-	$(call say,PKI,$(PKI))
+# pki.sh reuses a complete PKI (~10 ms) and renews it when it is a day old,
+# so the certificates that expire in 3 and 30 days keep their meaning.
+pki:
 	$(Q)tests/pki.sh $(PKI) >/dev/null
-	$(Q)touch $@
 
-unit: $(UNIT) $(PKI)/.done
+unit: $(UNIT) pki
 	$(Q)MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT)
 
-integration: $(PROG) $(MCLOAD) $(PKI)/.done deps-test
+integration: $(PROG) $(MCLOAD) pki deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
-	  tests/integration/run.sh
+	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh
 
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory unit

@@ -170,12 +170,15 @@ ssize_t tlsconn_read(struct tlsconn *t, void *p, size_t n)
     return failed(t, err);
 }
 
+/* One full TLS record per wolfSSL_write call. */
+#define RECORD_MAX 16384
+
 int tlsconn_write(struct tlsconn *t, const void *p, size_t n)
 {
     const char *s = p;
 
     while (n > 0) {
-        int chunk = n > 16384 ? 16384 : (int)n;
+        int chunk = n > RECORD_MAX ? RECORD_MAX : (int)n;
         int r = wolfSSL_write(t->ssl, s, chunk);
         if (r <= 0)
             return failed(t, wolfSSL_get_error(t->ssl, r));

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libuv1-dev libwolfssl-dev check)
-test_pkgs=(memcached libmemcached-tools sasl2-bin openssl python3-pylibmc python3-pymemcache procps)
+test_pkgs=(memcached libmemcached-tools sasl2-bin openssl python3-pylibmc python3-pymemcache procps stunnel4)
 
 case ${1:-} in
 build) want=("${build_pkgs[@]}") ;;

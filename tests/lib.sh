@@ -22,6 +22,11 @@
 #       sets VAR_PORT (TLS), VAR_NOTLS_PORT, VAR_PID; logs in $T/VAR.log.
 #       --sasl makes it -S with one PLAIN user in its own sasldb.
 #   stop_memcached VAR / restart_memcached VAR (same ports, same options)
+#   start_tls_terminator VAR BACKEND_PORT [CERT]
+#       stunnel as a TLS server on 127.0.0.1 in front of a plaintext port
+#       (memcached's notls), certificate $PKI/CERT-chain.crt (server); sets
+#       VAR_PORT, VAR_PID. For pipelined load: memcached 1.6.18's own TLS
+#       stalls on pipelined requests (see 30-bytes.sh).
 #   start_memtunnel VAR ARGS...
 #       "$MEMTUNNEL" ARGS in the background, stdout $T/VAR.out, stderr
 #       $T/VAR.log; waits for the MEMCACHE_SERVERS= line and sets VAR_PID,
@@ -29,11 +34,18 @@
 #       (the first). Environment prefixes (X=y start_memtunnel ...) reach it.
 #   stop_memtunnel VAR        SIGTERM, bounded wait, asserts exit status 0
 #   assert_alive VAR          the process is still running
+#   bg_start VAR CMD...       CMD in the background (stdin /dev/null, stdout
+#                             $T/VAR.out, stderr $T/VAR.log); sets VAR_PID
+#   bg_stop VAR               SIGTERM, bounded wait; sets VAR_STATUS (not
+#                             in $(...): only this shell can reap it)
+#   run_memtunnel OUT ERR ARGS...  memtunnel in the foreground, bounded by
+#                             10 s; prints its exit status (124: it hung)
 #
 # Checks and tools:
 #   ok DESC | fail DESC [DETAILS...] | assert_eq WANT GOT DESC
 #   assert_le A B DESC | assert_lt A B DESC | assert_match TEXT REGEX DESC
 #   wait_log FILE REGEX [TIMEOUT]  count_log FILE REGEX  wait_until TIMEOUT CMD...
+#   wait_count FILE REGEX N [TIMEOUT]
 #   rss_kb PID   mcload ARGS...   mc_stat PORT NAME   mc_get PORT KEY
 #   mc_set PORT KEY VALUE   tcp_probe PORT [PAYLOAD] [TIMEOUT]   now_ms
 #   free_port
@@ -47,6 +59,13 @@ MEMTUNNEL=${MEMTUNNEL:-$ROOT/bin/memtunnel}
 MCLOAD=${MCLOAD:-$ROOT/build/tools/mcload}
 PY=${PY:-/usr/bin/python3}
 SCENARIO=$(basename "$0" .sh)
+
+# The scenarios say where every setting comes from: nothing from the caller's
+# environment (a developer's MEMCACHIER_SERVERS, say) may leak in.
+_lib_pki=${MEMTUNNEL_TEST_PKI:-}
+unset "${!MEMTUNNEL_@}" MEMCACHIER_SERVERS MEMCACHEDCLOUD_SERVERS MEMCACHE_SERVERS \
+	MEMCACHIER_USERNAME MEMCACHIER_PASSWORD DYNO
+[[ -z $_lib_pki ]] || export MEMTUNNEL_TEST_PKI=$_lib_pki
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/memtunnel-$SCENARIO.XXXXXX")
 PKI=${MEMTUNNEL_TEST_PKI:-$T/pki}
@@ -98,10 +117,7 @@ fail() {
 	: >"$T/.failed"
 	echo "not ok $_lib_n - $1"
 	shift
-	local line
-	for line in "$@"; do
-		printf '#   %s\n' "$line"
-	done
+	[[ $# -eq 0 ]] || printf '%s\n' "$@" | sed 's/^/#   /'
 	exit 1
 }
 
@@ -149,8 +165,8 @@ now_ms() {
 	echo $((${t%.*} * 1000 + 10#${t#*.} / 1000))
 }
 
-# wait_until TIMEOUT CMD...: run CMD every 20 ms until it succeeds; returns
-# 1 after TIMEOUT (whole) seconds.
+# wait_until SECONDS CMD...: run CMD every 20 ms until it succeeds; returns
+# 1 after SECONDS (a whole number).
 wait_until() {
 	local deadline=$(($(now_ms) + $1 * 1000))
 	shift
@@ -168,6 +184,15 @@ wait_log() {
 	wait_until "${3:-10}" _lib_grep "$1" "$2" ||
 		fail "a line matching /$2/ in ${1##*/} within ${3:-10} s"
 }
+
+# wait_count FILE REGEX N [TIMEOUT]: wait (default 10 s) until at least N
+# lines match REGEX, then print how many do (the caller asserts the number).
+wait_count() {
+	wait_until "${4:-10}" _lib_count_ge "$1" "$2" "$3" || true
+	count_log "$1" "$2"
+}
+
+_lib_count_ge() { (($(count_log "$1" "$2") >= $3)); }
 
 # count_log FILE REGEX: number of lines matching REGEX.
 count_log() {
@@ -255,13 +280,13 @@ mc_set() {
 }
 
 # tcp_probe PORT [PAYLOAD] [TIMEOUT]: connect to 127.0.0.1:PORT, send
-# PAYLOAD (printf %b escapes), then read until the peer closes or TIMEOUT
-# seconds (default 5) pass. Prints one line:
+# PAYLOAD (backslash escapes such as \r\n are decoded), then read until the
+# peer closes or TIMEOUT seconds (default 5) pass. Prints one line:
 #   closed MS BYTES     the peer closed (EOF or reset) after MS ms, having
 #                       sent BYTES bytes
 #   open MS BYTES       still open at the timeout
 #   refused MS 0        nothing listens
-# MS counts from the connect.
+# MS counts from just before the connect.
 tcp_probe() {
 	"$PY" - "$1" "${2:-}" "${3:-5}" <<'EOF'
 import socket, sys, time
@@ -411,6 +436,32 @@ restart_memcached() {
 	_lib_start_memcached "$1" "$cert" "$sasl_user" "$sasl_pass" "${!portvar}" "${!notlsvar}" "$extra"
 }
 
+# ---------------------------------------------------------------- stunnel
+
+start_tls_terminator() {
+	local var=$1 backend=$2 cert=${3:-server} port pid
+	port=$(free_port)
+	cat >"$T/$var.conf" <<EOF
+foreground = yes
+pid =
+debug = 4
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1
+[memcached]
+accept = 127.0.0.1:$port
+connect = 127.0.0.1:$backend
+cert = $PKI/$cert-chain.crt
+key = $PKI/$cert.key
+EOF
+	stunnel4 "$T/$var.conf" </dev/null >"$T/$var.log" 2>&1 &
+	pid=$!
+	_lib_track "$pid"
+	printf -v "${var}_PID" '%s' "$pid"
+	printf -v "${var}_PORT" '%s' "$port"
+	wait_until 10 _lib_tls_answers "$port" ||
+		fail "stunnel $var serves TLS on 127.0.0.1:$port"
+}
+
 # ---------------------------------------------------------------- memtunnel
 
 _lib_servers_line() { grep -q '^MEMCACHE_SERVERS=' "$1"; }
@@ -461,6 +512,27 @@ stop_memtunnel() {
 	wait "$pid" || status=$?
 	_lib_untrack "$pid"
 	assert_eq 0 "$status" "memtunnel $1 exits 0 on SIGTERM"
+}
+
+# ---------------------------------------------------------------- others
+
+bg_start() {
+	local var=$1 pid
+	shift
+	"$@" </dev/null >"$T/$var.out" 2>"$T/$var.log" &
+	pid=$!
+	_lib_track "$pid"
+	printf -v "${var}_PID" '%s' "$pid"
+}
+
+bg_stop() {
+	local pidvar=${1}_PID status=0
+	local pid=${!pidvar}
+	kill -TERM "$pid" 2>/dev/null || true
+	_lib_wait_exit "$pid" 10 || fail "$1 (pid $pid) exits within 10 s of SIGTERM"
+	wait "$pid" || status=$?
+	_lib_untrack "$pid"
+	printf -v "${1}_STATUS" '%s' "$status"
 }
 
 # run_memtunnel OUT ERR ARGS...: run memtunnel in the foreground (bounded by

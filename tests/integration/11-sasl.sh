@@ -5,7 +5,7 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-# shellcheck disable=SC2154 # MC_*, MT_* are set by start_memcached/start_memtunnel
+# shellcheck disable=SC2153,SC2154 # MC_*, MT_* are set by start_memcached/start_memtunnel
 
 user=mtuser
 pass=s3cr3t-Pass.42

@@ -5,7 +5,7 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-# shellcheck disable=SC2154 # A_*, B_*, MT_* are set by start_memcached/start_memtunnel
+# shellcheck disable=SC2153,SC2154 # A_*, B_*, MT_* are set by start_memcached/start_memtunnel
 
 start_memcached A
 start_memcached B

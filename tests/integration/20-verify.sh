@@ -9,7 +9,7 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-# shellcheck disable=SC2154 # *_PORT, *_PORTS are set by start_memcached/start_memtunnel
+# shellcheck disable=SC2153,SC2154 # *_PORT, *_PORTS are set by start_memcached/start_memtunnel
 
 mitm=(WRONG EXPIRED SELF UNKNOWN)
 declare -A cert=([WRONG]=wrong [EXPIRED]=expired [SELF]=selfsigned [UNKNOWN]=unknownca)

@@ -3,13 +3,25 @@
 # through the tunnel and on the server itself), then >= 100 000 random
 # pipelined operations with random value sizes per protocol, and a smaller
 # pipelined run with values up to 1 MiB: 0 mismatches, 0 errors.
+#
+# The pipelined runs reach memcached through stunnel acting as the TLS
+# server, not through memcached's own TLS: memcached 1.6.18 (-Z) stalls on
+# pipelined input. When the tail of a value and the next request arrive in
+# one TLS record, it reads the value with an exact-length SSL_read, leaves
+# the next request in OpenSSL's buffer and waits for the socket, which
+# stays quiet if the client is waiting for that answer. It happens without
+# memtunnel too (python's ssl module sending "set k 0 0 17000 noreply" +
+# value + "get k" in one write, or stunnel as the client under the same
+# mcload pipeline), so it says nothing about memtunnel.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-# shellcheck disable=SC2154 # MC_*, MT_* are set by start_memcached/start_memtunnel
+# shellcheck disable=SC2153,SC2154 # MC_*, ST_*, MT_* are set by the start helpers
 
 start_memcached MC
-start_memtunnel MT --servers "localhost:$MC_PORT" --listen 127.0.0.1:0 --ca "$PKI/ca.crt"
+start_tls_terminator ST "$MC_NOTLS_PORT"
+start_memtunnel MT --servers "localhost:$MC_PORT,localhost:$ST_PORT" --listen 127.0.0.1:0 --ca "$PKI/ca.crt"
+read -r _ pipe_port <<<"$MT_PORTS"
 tunnel=127.0.0.1:$MT_PORT
 
 # 1 MiB through libmemcached's tools, compared on both sides.
@@ -47,7 +59,7 @@ summary_ok() {
 
 for flag in "" --binary; do
 	# shellcheck disable=SC2086 # empty flag on purpose
-	out=$(mcload --port "$MT_PORT" --timeout 90 pipeline $flag --ops 100000 --conns 4 --depth 64 --max-size 16k 2>&1) ||
+	out=$(mcload --port "$pipe_port" --timeout 45 pipeline $flag --ops 100000 --conns 4 --depth 64 --max-size 16k 2>&1) ||
 		fail "mcload pipeline ${flag:---text} 100000 ops" "$out"
 	summary_ok "$out" 100000 "pipeline ${flag:---text}, random sizes up to 16 KiB"
 	echo "# $out"
@@ -55,7 +67,7 @@ done
 
 for flag in "" --binary; do
 	# shellcheck disable=SC2086 # empty flag on purpose
-	out=$(mcload --port "$MT_PORT" --timeout 60 pipeline $flag --ops 3000 --conns 4 --depth 8 --max-size 1M 2>&1) ||
+	out=$(mcload --port "$pipe_port" --timeout 45 pipeline $flag --ops 3000 --conns 4 --depth 8 --max-size 1M 2>&1) ||
 		fail "mcload pipeline ${flag:---text} values up to 1 MiB" "$out"
 	summary_ok "$out" 3000 "pipeline ${flag:---text}, random sizes up to 1 MiB"
 	echo "# $out"

@@ -39,9 +39,10 @@ else
 fi
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/memtunnel-it.XXXXXX")
-# One test PKI for the whole run; each scenario would otherwise make its own.
-export MEMTUNNEL_TEST_PKI=$logs/pki
 trap 'rm -rf "$logs"' EXIT
+# One test PKI for the whole run (the caller's, or a fresh one), instead of
+# one per scenario.
+export MEMTUNNEL_TEST_PKI=${MEMTUNNEL_TEST_PKI:-$logs/pki}
 "$here/../pki.sh" "$MEMTUNNEL_TEST_PKI"
 
 passed=0

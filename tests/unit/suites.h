@@ -5,6 +5,8 @@
 #include <check.h>
 
 Suite *buf_suite(void);
+Suite *child_suite(void);
+Suite *childenv_suite(void);
 Suite *config_suite(void);
 Suite *logfmt_suite(void);
 Suite *tlsconn_suite(void);

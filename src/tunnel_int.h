@@ -1,0 +1,61 @@
+/*
+ * What tunnel.c (listeners, lifecycle) and conn.c (one connection's state
+ * machine) share.  Not for other modules.
+ */
+#ifndef MEMTUNNEL_TUNNEL_INT_H
+#define MEMTUNNEL_TUNNEL_INT_H
+
+#include <netinet/in.h>
+#include <uv.h>
+
+#include "config.h"
+#include "tls.h"
+#include "tunnel.h"
+
+#define IO_CHUNK (64 * 1024)
+
+/* One upstream node and the local listener that leads to it. */
+struct upstream {
+    struct tunnel *tunnel;
+    const struct config_server *server;
+    char name[CONFIG_HOST_MAX + 10];     /* "host:port" for logs */
+    char port[8];
+    const char *tls_name;                /* checked and sent as SNI */
+    int tls_name_is_ip;
+    struct sockaddr_storage addr;        /* for IP literals */
+    int have_addr;
+    uv_tcp_t listener;
+    int listening;
+    char local[CONFIG_HOST_MAX + 10];    /* bound address, "ip:port" */
+};
+
+struct conn;
+
+struct tunnel {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct tls_ctx *tls;
+    struct upstream *ups;
+    size_t nups;
+    struct conn *conns;                  /* every live connection */
+    int closed;
+    uv_timer_t drain_timer;              /* bounds tunnel_close's grace */
+    int draining;
+    tunnel_fatal_cb on_fatal;
+    void *fatal_arg;
+    int fatal;
+    char rbuf[IO_CHUNK];                 /* socket reads, consumed in read_cb */
+    char pbuf[IO_CHUNK];                 /* decrypted plaintext, likewise */
+};
+
+/* Accept one connection on up's listener and start tunnelling it. */
+void conn_accept(struct upstream *up);
+
+/* Close every connection, or (all == 0) those not yet open. */
+void conn_close_all(struct tunnel *t, int all);
+
+/* conn.c calls this when it freed the last connection of a draining
+ * tunnel. */
+void tunnel_drained(struct tunnel *t);
+
+#endif

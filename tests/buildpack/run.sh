@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# The buildpack as Heroku runs it: bin/detect, bin/compile into a temporary
+# BUILD_DIR/CACHE_DIR/ENV_DIR (as a non-root user, in an environment holding
+# only what a build has), a second compile with the same cache, bin/release,
+# the app's Procfile command in a fresh shell that sources .profile.d, the
+# refusal to overwrite files of the app, and builds from a local source
+# mirror, intact and corrupted.
+#
+#   tests/buildpack/run.sh
+#
+# Needs network access to the distribution's archive for the first compile
+# and for making the mirror, unless MEMTUNNEL_SOURCE_MIRROR names a mirror
+# (buildpack/build-static.sh --make-mirror) to use instead. Prints one line
+# per check and `N passed, N failed`; exits non-zero when a check failed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/memtunnel-buildpack.XXXXXX")
+chmod 0755 "$T"
+cleanup() {
+	local status=$?
+	if [[ -n ${KEEP_TMP:-} ]]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+
+# Heroku runs a checkout of the buildpack; so does this test, from a copy
+# that edits in the working tree cannot change halfway through.
+root=$T/buildpack
+mkdir -p "$root"
+tar -C "$repo" --exclude=./.git --exclude=./build --exclude=./bin/memtunnel -cf - . | tar -C "$root" -xf -
+
+passed=0
+failed=0
+pass() {
+	passed=$((passed + 1))
+	printf 'PASS %s\n' "$1"
+}
+# fail_check DESC [FILE...]: report a failed check with the end of each FILE.
+fail_check() {
+	local f
+	failed=$((failed + 1))
+	printf 'FAIL %s\n' "$1"
+	shift
+	for f in "$@"; do
+		[[ -s $f ]] || continue
+		printf '    --- %s\n' "${f##*/}"
+		tail -n 30 "$f" | sed 's/^/    /'
+	done
+}
+# check DESC CMD...: CMD's status decides; its output is shown on failure.
+check() {
+	local desc=$1
+	shift
+	if "$@" >"$T/check.log" 2>&1; then
+		pass "$desc"
+	else
+		fail_check "$desc" "$T/check.log"
+	fi
+}
+
+# The build runs as a user without root, like Heroku's: nobody, when this
+# test runs as root.
+builder=()
+if [[ $(id -u) -eq 0 ]]; then
+	builder=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+H=$T/heroku
+mkdir -p "$H/tmp" "$H/home" "$H/env"
+[[ ${#builder[@]} -eq 0 ]] || chown -R 65534:65534 "$H"
+
+# as_builder CMD...: CMD as the build user, with a build's environment only.
+as_builder() {
+	"${builder[@]}" env -i HOME="$H/home" TMPDIR="$H/tmp" LANG=C.UTF-8 \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+
+# new_app NAME: a fresh BUILD_DIR holding a small app with a Procfile.
+new_app() {
+	local app=$H/$1
+	mkdir -p "$app"
+	cat >"$app/Procfile" <<'EOF'
+web: memtunnel python3 app.py
+EOF
+	cat >"$app/app.py" <<'EOF'
+import os
+
+import pylibmc
+
+servers = os.environ["MEMCACHIER_SERVERS"]
+client = pylibmc.Client(servers.split(","), binary=True,
+                        username=os.environ["MEMCACHIER_USERNAME"],
+                        password=os.environ["MEMCACHIER_PASSWORD"])
+client.set("buildpack:procfile", os.environ["APP_VALUE"].encode())
+print("app: servers=%s get=%s" % (servers, client.get("buildpack:procfile").decode()))
+EOF
+	[[ ${#builder[@]} -eq 0 ]] || chown -R 65534:65534 "$app"
+	echo "$app"
+}
+
+# compile NAME APP CACHE ENV: bin/compile as the builder; stdout and stderr
+# in $T/NAME.out and $T/NAME.err, seconds taken in $T/NAME.secs.
+compile() {
+	local name=$1 app=$2 cache=$3 env=$4 t0 status=0
+	mkdir -p "$cache" "$env"
+	[[ ${#builder[@]} -eq 0 ]] || chown 65534:65534 "$cache" "$env"
+	t0=$EPOCHREALTIME
+	as_builder "$root/bin/compile" "$app" "$cache" "$env" >"$T/$name.out" 2>"$T/$name.err" || status=$?
+	awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f\n", b - a }' >"$T/$name.secs"
+	return "$status"
+}
+
+set_env() { # ENV_DIR VAR VALUE
+	printf '%s' "$3" >"$1/$2"
+	[[ ${#builder[@]} -eq 0 ]] || chown 65534:65534 "$1/$2"
+}
+
+env1=$H/env/one
+mkdir -p "$env1"
+if [[ -n ${MEMTUNNEL_SOURCE_MIRROR:-} ]]; then
+	set_env "$env1" MEMTUNNEL_SOURCE_MIRROR "$(cd "$MEMTUNNEL_SOURCE_MIRROR" && pwd)"
+fi
+
+# ---------------------------------------------------------------- detect, release
+
+detect_ok() {
+	local out
+	out=$("$root/bin/detect" "$H/tmp")
+	[[ $out == memtunnel ]] || { echo "printed: $out"; return 1; }
+}
+check "bin/detect accepts any app and prints its name" detect_ok
+
+release_ok() {
+	local out want
+	out=$("$root/bin/release" "$H/tmp")
+	want=$'---\naddons: []\ndefault_process_types: {}'
+	[[ $out == "$want" ]] || { printf 'printed:\n%s\n' "$out"; return 1; }
+}
+check "bin/release prints YAML with no add-ons and no default process types" release_ok
+
+# ---------------------------------------------------------------- first compile
+
+app1=$(new_app app1)
+cache=$H/cache
+if compile first "$app1" "$cache" "$env1"; then
+	pass "bin/compile, cold cache, as $(as_builder id -un 2>/dev/null || echo the builder) ($(cat "$T/first.secs") s)"
+else
+	fail_check "bin/compile, cold cache" "$T/first.out" "$T/first.err"
+fi
+bin1=$app1/vendor/memtunnel/bin/memtunnel
+
+log_style_ok() {
+	local bad
+	grep -q '^-----> ' "$T/first.out" || { echo "no '-----> ' step line"; return 1; }
+	bad=$(grep -vE '^(-----> |       )' "$T/first.out" || true)
+	[[ -z $bad ]] || { printf 'lines out of the step/detail style:\n%s\n' "$bad"; return 1; }
+}
+check "bin/compile output uses '-----> ' steps and indented details only" log_style_ok
+
+# (check runs these inside `if`, where set -e does not apply: every step
+# returns explicitly.)
+static_ok() {
+	local needed libs
+	[[ -x $bin1 ]] || { echo "$bin1 missing"; return 1; }
+	needed=$(readelf -d "$bin1" | awk '/\(NEEDED\)/ { print $5 }')
+	libs=$(ldd "$bin1") || return 1
+	printf 'NEEDED: %s\nldd:\n%s\n' "$needed" "$libs"
+	! grep -Eqi 'wolfssl|libuv' <<<"$needed$libs"
+}
+check "the installed binary loads no shared wolfSSL or libuv" static_ok
+
+aesni_ok() {
+	[[ $(uname -m) == x86_64 ]] || { echo "not x86_64: nothing to check"; return 0; }
+	grep -q 'AES-NI: compiled in' "$T/first.out" || return 1
+	local n
+	n=$(objdump -d --no-show-raw-insn "$bin1" | grep -cw aesenc) || true
+	echo "aesenc instructions: $n"
+	[[ ${n:-0} -gt 0 ]]
+}
+check "the binary carries the AES-NI code" aesni_ok
+
+profile_ok() {
+	local out
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	out=$(env -i HOME="$app1" PATH=/usr/bin:/bin bash -c \
+		'cd "$HOME" && . .profile.d/memtunnel.sh && command -v memtunnel && memtunnel --version')
+	echo "$out"
+	[[ $out == "$app1/vendor/memtunnel/bin/memtunnel"$'\n'"memtunnel "*"(wolfSSL "* ]]
+}
+check "a fresh shell sourcing .profile.d/memtunnel.sh runs memtunnel --version" profile_ok
+
+# ---------------------------------------------------------------- second compile
+
+app2=$(new_app app2)
+if compile second "$app2" "$cache" "$env1"; then
+	pass "bin/compile again with the same cache ($(cat "$T/second.secs") s)"
+else
+	fail_check "bin/compile again with the same cache" "$T/second.out" "$T/second.err"
+fi
+second_fast() {
+	cat "$T/second.secs"
+	awk -v s="$(cat "$T/second.secs")" 'BEGIN { exit !(s < 5) }'
+}
+check "the second compile takes under 5 s" second_fast
+second_reused() {
+	grep -q 'Reusing the cached build' "$T/second.out" || { cat "$T/second.out"; return 1; }
+	! grep -Eq 'Fetching|Building|Compiling' "$T/second.out"
+}
+check "the second compile says it reused the cache and builds nothing" second_reused
+check "the second compile installs a byte-identical binary" \
+	cmp "$bin1" "$app2/vendor/memtunnel/bin/memtunnel"
+
+# ---------------------------------------------------------------- the Procfile
+
+check "the Procfile's web command sets and gets through memtunnel (TLS + SASL)" \
+	bash "$here/procfile.sh" "$app1"
+
+# ---------------------------------------------------------------- app files
+
+app3=$(new_app app3)
+mkdir -p "$app3/vendor/memtunnel/bin"
+echo "the app's own file" >"$app3/vendor/memtunnel/bin/memtunnel"
+[[ ${#builder[@]} -eq 0 ]] || chown -R 65534:65534 "$app3"
+refuses_vendor() {
+	if compile vendor "$app3" "$cache" "$env1"; then
+		echo "compile succeeded"
+		return 1
+	fi
+	cat "$T/vendor.err"
+	grep -q 'vendor/memtunnel already exists' "$T/vendor.err" || return 1
+	[[ $(cat "$app3/vendor/memtunnel/bin/memtunnel") == "the app's own file" ]] || return 1
+	[[ ! -e $app3/.profile.d/memtunnel.sh ]]
+}
+check "an app's own vendor/memtunnel stops the compile and stays untouched" refuses_vendor
+
+app4=$(new_app app4)
+mkdir -p "$app4/.profile.d"
+echo 'export APP_SETTING=1' >"$app4/.profile.d/memtunnel.sh"
+[[ ${#builder[@]} -eq 0 ]] || chown -R 65534:65534 "$app4"
+refuses_profile() {
+	if compile profile "$app4" "$cache" "$env1"; then
+		echo "compile succeeded"
+		return 1
+	fi
+	cat "$T/profile.err"
+	grep -q '.profile.d/memtunnel.sh already exists' "$T/profile.err" || return 1
+	[[ $(cat "$app4/.profile.d/memtunnel.sh") == 'export APP_SETTING=1' ]] || return 1
+	[[ ! -e $app4/vendor/memtunnel ]]
+}
+check "an app's own .profile.d/memtunnel.sh stops the compile and stays untouched" refuses_profile
+
+# ---------------------------------------------------------------- source mirror
+
+mirror=$T/mirror
+if [[ -n ${MEMTUNNEL_SOURCE_MIRROR:-} ]]; then
+	cp -a "$MEMTUNNEL_SOURCE_MIRROR/." "$mirror"
+	pass "source mirror copied from MEMTUNNEL_SOURCE_MIRROR"
+elif env -u MEMTUNNEL_SOURCE_MIRROR "$root/buildpack/build-static.sh" --make-mirror "$mirror" \
+	--cache "$T/mirror-state" --work "$T/mirror-work" >"$T/mirror.log" 2>&1; then
+	pass "build-static.sh --make-mirror writes a source mirror"
+else
+	fail_check "build-static.sh --make-mirror writes a source mirror" "$T/mirror.log"
+fi
+chmod -R a+rX "$mirror" 2>/dev/null || true
+
+env2=$H/env/mirror
+mkdir -p "$env2"
+set_env "$env2" MEMTUNNEL_SOURCE_MIRROR "$mirror"
+app5=$(new_app app5)
+mirror_reuses() {
+	compile mirror "$app5" "$cache" "$env2" || { cat "$T/mirror.out" "$T/mirror.err"; return 1; }
+	cat "$T/mirror.out"
+	grep -q 'every file matches SHA256SUMS' "$T/mirror.out" || return 1
+	grep -q 'Reusing the cached build' "$T/mirror.out" || return 1
+	cmp "$bin1" "$app5/vendor/memtunnel/bin/memtunnel"
+}
+check "a compile from the mirror resolves the same source packages (cache reused, same binary)" mirror_reuses
+
+# bad_mirror NAME: a copy of the mirror to spoil.
+bad_mirror() {
+	rm -rf "${T:?}/$1"
+	cp -a "$mirror" "$T/$1"
+	echo "$T/$1"
+}
+# mirror_file DIR GLOB: the one file in the mirror matching GLOB.
+mirror_file() {
+	local f
+	f=$(find "$1" -type f -name "$2" | head -n 1)
+	[[ -n $f ]] || { echo "no $2 in $1" >&2; return 1; }
+	echo "$f"
+}
+flip_byte() { # FILE: change one byte in the middle
+	local size
+	size=$(stat -c %s "$1") || return 1
+	printf '\x5a' | dd of="$1" bs=1 seek=$((size / 2)) conv=notrunc status=none
+}
+relist() { # DIR: rewrite SHA256SUMS for the spoiled content
+	(cd "$1" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort |
+		xargs -d '\n' sha256sum >"$T/sums" && mv "$T/sums" SHA256SUMS)
+}
+# spoiled NAME DIR PATTERN: compile from DIR with a fresh cache must fail with
+# PATTERN in its error output, install nothing and cache no build.
+spoiled() {
+	local name=$1 dir=$2 pattern=$3 app env cache
+	app=$(new_app "app-$name")
+	env=$H/env/$name
+	cache=$H/cache-$name
+	mkdir -p "$env"
+	set_env "$env" MEMTUNNEL_SOURCE_MIRROR "$dir"
+	chmod -R a+rX "$dir"
+	if compile "$name" "$app" "$cache" "$env"; then
+		echo "compile succeeded"
+		return 1
+	fi
+	cat "$T/$name.err"
+	grep -Eq -- "$pattern" "$T/$name.err" || { echo "no /$pattern/ in the error output"; return 1; }
+	[[ ! -e $app/vendor/memtunnel ]] || { echo "something was installed"; return 1; }
+	if compgen -G "$cache/memtunnel/memtunnel-*" >/dev/null || compgen -G "$cache/memtunnel/wolfssl-*" >/dev/null; then
+		echo "a build was cached:"
+		ls -la "$cache/memtunnel"
+		return 1
+	fi
+}
+
+spoil_flipped() {
+	local d tarball
+	d=$(bad_mirror flipped) && tarball=$(mirror_file "$d" 'wolfssl_*.orig.tar.*') &&
+		flip_byte "$tarball" || return 1
+	spoiled flipped "$d" "checksum mismatch: ${tarball//./\\.}"
+}
+check "a corrupted tarball in the mirror stops the build, naming the file" spoil_flipped
+
+spoil_relisted() {
+	local d tarball
+	d=$(bad_mirror relisted) && tarball=$(mirror_file "$d" 'wolfssl_*.orig.tar.*') &&
+		flip_byte "$tarball" && relist "$d" || return 1
+	spoiled relisted "$d" "Hash Sum mismatch" || return 1
+	grep -q -- "${tarball##*/}" "$T/relisted.err"
+}
+check "a corrupted tarball with a rewritten SHA256SUMS is caught by the signed index, naming the file" \
+	spoil_relisted
+
+spoil_unsigned() {
+	local d inrelease
+	d=$(bad_mirror unsigned) && inrelease=$(mirror_file "$d" InRelease) && [[ -n $inrelease ]] &&
+		sed -i 's/^Date: .*/Date: Thu, 01 Jan 2015 00:00:00 UTC/' "$inrelease" && relist "$d" || return 1
+	spoiled unsigned "$d" "BADSIG|not signed|signatures were invalid"
+}
+check "a tampered InRelease (its signature no longer matches) stops the build" spoil_unsigned
+
+spoil_nolist() {
+	local d
+	d=$(bad_mirror nolist) && rm -f "$d/SHA256SUMS" || return 1
+	spoiled nolist "$d" "missing checksum list: $d/SHA256SUMS"
+}
+check "a mirror without SHA256SUMS stops the build, naming the missing list" spoil_nolist
+
+spoil_extra() {
+	local d dir
+	d=$(bad_mirror extra) && dir=$(dirname "$(mirror_file "$d" 'wolfssl_*.dsc')") &&
+		echo "not from the archive" >"$dir/extra.patch" || return 1
+	spoiled extra "$d" "not listed in .*SHA256SUMS: $dir/extra\\.patch"
+}
+check "a file the mirror's SHA256SUMS does not list stops the build, naming it" spoil_extra
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
