@@ -87,7 +87,9 @@ struct conn {
     unsigned client_eof : 1, upstream_done : 1;
     unsigned client_shut : 1, upstream_shut : 1;
 
-    uint64_t started, last_active;
+    uint64_t started, last_active;       /* loop time, ms */
+    uint64_t started_ns;                 /* for the handshake time */
+    int counted;                         /* in up->stats.active */
     uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
 };
 
@@ -138,6 +140,8 @@ static void unref(struct conn *c)
         t->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->counted)
+        c->up->stats.active--;
     if (c->tls_inited)
         tlsconn_free(&c->tls);
     buf_free(&c->upstream_inflight);
@@ -171,6 +175,15 @@ static void conn_close(struct conn *c, enum log_level level, const char *at,
     if (c->closing)
         return;
     c->closing = 1;
+    if (level <= LOG_WARN && c->state != CONN_OPEN) {
+        struct stats *st = &c->up->stats;
+        if (c->state != CONN_HANDSHAKING)
+            st->connect_failures++;
+        else if (tlsconn_verify_failed(&c->tls))
+            st->verify_failures++;
+        else
+            st->handshake_failures++;
+    }
     if (at) {
         char up[24], down[24];
         snprintf(up, sizeof up, "%llu", (unsigned long long)c->bytes_up);
@@ -300,6 +313,7 @@ static void start_client_write(struct conn *c)
 static void deliver(struct conn *c, const char *p, size_t n)
 {
     c->bytes_down += n;
+    c->up->stats.bytes_down += n;
     if (buf_len(&c->to_client) == 0 && !c->client_writing) {
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
         int w = uv_try_write((uv_stream_t *)&c->client, &b, 1);
@@ -438,6 +452,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     }
     c->bytes_up += (size_t)nread;
+    c->up->stats.bytes_up += (size_t)nread;
     c->last_active = uv_now(s->loop);
     if (tlsconn_write(&c->tls, b->base, (size_t)nread) < 0) {
         conn_close(c, LOG_WARN, "upstream-closed", tlsconn_reason(&c->tls));
@@ -592,10 +607,12 @@ static void handshake(struct conn *c)
     }
 
     c->state = CONN_OPEN;
+    uint64_t us = (uv_hrtime() - c->started_ns) / 1000;
+    tunnel_sample_handshake(c->up, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
     if (log_enabled(LOG_DEBUG)) {
         char ms[24];
-        snprintf(ms, sizeof ms, "%llu",
-                 (unsigned long long)(uv_now(c->timer.loop) - c->started));
+        snprintf(ms, sizeof ms, "%llu.%03llu", (unsigned long long)(us / 1000),
+                 (unsigned long long)(us % 1000));
         log_event(LOG_DEBUG, "connected", "upstream", c->up->name,
                   "tls", tlsconn_version(&c->tls),
                   "cipher", tlsconn_cipher(&c->tls), "ms", ms, NULL);
@@ -740,6 +757,10 @@ void conn_accept(struct upstream *up)
     }
     uv_tcp_nodelay(&c->client, 1);
     c->started = c->last_active = uv_now(t->loop);
+    c->started_ns = uv_hrtime();
+    c->counted = 1;
+    up->stats.active++;
+    up->stats.accepted++;
     uv_timer_start(&c->timer, on_timer, t->cfg->connect_timeout_ms, 0);
 
     if (up->have_addr) {

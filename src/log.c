@@ -115,7 +115,6 @@ void log_event(enum log_level level, const char *at, ...)
 {
     enum { MAX_KV = 32 };
     const char *kv[MAX_KV + 1];
-    char line[LOG_LINE_MAX];
     size_t n = 0;
     va_list ap;
 
@@ -131,7 +130,15 @@ void log_event(enum log_level level, const char *at, ...)
     }
     va_end(ap);
     kv[n] = NULL;
+    log_kv(level, at, kv);
+}
 
+void log_kv(enum log_level level, const char *at, const char *const kv[])
+{
+    char line[LOG_LINE_MAX];
+
+    if (!log_enabled(level))
+        return;
     size_t len = logfmt_format(line, sizeof line, level, at, kv);
     /* One write per line; a short write to stderr is not worth retrying. */
     ssize_t r = write(STDERR_FILENO, line, len);

@@ -35,4 +35,7 @@ int log_enabled(enum log_level level);
 /* log_event(LOG_WARN, "verify-failed", "upstream", up, "reason", why, NULL) */
 void log_event(enum log_level level, const char *at, ...);
 
+/* The same with the pairs in a NULL-terminated array. */
+void log_kv(enum log_level level, const char *at, const char *const kv[]);
+
 #endif

@@ -2,6 +2,7 @@
  * main: mode dispatch and exit codes.  The only file that exits.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,31 @@ out:
 }
 
 /*
+ * Every tunnelled connection costs two descriptors; the usual soft limit
+ * of 1024 would cap memtunnel at ~500 connections.  Raise it to the hard
+ * limit (as servers such as nginx and redis do) and say what it is.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    char n[24];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        snprintf(n, sizeof n, "unlimited");
+    else
+        snprintf(n, sizeof n, "%llu", (unsigned long long)rl.rlim_cur);
+    log_event(LOG_INFO, "fd-limit", "limit", n, NULL);
+}
+
+/*
  * Tunnel-only and wrapper mode: listen on every address, then either print
  * the address list and serve until a signal, or start the child and serve
  * until it exits.
@@ -234,7 +260,10 @@ static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[]
             stop(&app, status);
             goto out;
         }
+        /* After the spawn: the app keeps the limits it was given. */
+        raise_fd_limit();
     } else {
+        raise_fd_limit();
         tunnel_addresses(app.tunnel, 0, cfg->nservers, list, sizeof list);
         printf("MEMCACHE_SERVERS=%s\n", list);
         fflush(stdout);

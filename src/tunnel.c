@@ -15,6 +15,34 @@
 
 #define LISTEN_BACKLOG 4096
 
+void tunnel_sample_handshake(struct upstream *up, uint32_t us)
+{
+    struct tunnel *t = up->tunnel;
+    /* xorshift32: enough randomness to sample fairly. */
+    t->rng ^= t->rng << 13;
+    t->rng ^= t->rng >> 17;
+    t->rng ^= t->rng << 5;
+    stats_handshake(&up->stats, us, t->rng);
+}
+
+static void log_stats(struct tunnel *t)
+{
+    for (size_t i = 0; i < t->nups; i++) {
+        const char *kv[24];
+        char text[256];
+        struct upstream *up = &t->ups[i];
+        if (stats_pairs(&up->stats, up->name, kv, sizeof kv / sizeof kv[0],
+                        text, sizeof text) > 0)
+            log_kv(LOG_INFO, "stats", kv);
+        stats_next_interval(&up->stats);
+    }
+}
+
+static void on_stats_timer(uv_timer_t *timer)
+{
+    log_stats(timer->data);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct upstream *up = listener->data;
@@ -47,6 +75,7 @@ struct tunnel *tunnel_new(uv_loop_t *loop, const struct config *cfg,
     }
     t->loop = loop;
     t->cfg = cfg;
+    t->rng = (uint32_t)uv_hrtime() | 1;
     t->tls = tls;
     t->nups = cfg->nservers;
     for (size_t i = 0; i < t->nups; i++) {
@@ -152,6 +181,13 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
     for (size_t i = 0; i < t->nups; i++)
         log_event(LOG_INFO, "listening", "local", t->ups[i].local,
                   "upstream", t->ups[i].name, NULL);
+    if (cfg->stats_interval > 0) {
+        uint64_t ms = (uint64_t)cfg->stats_interval * 1000;
+        uv_timer_init(t->loop, &t->stats_timer);
+        t->stats_timer.data = t;
+        uv_timer_start(&t->stats_timer, on_stats_timer, ms, ms);
+        t->stats_on = 1;
+    }
     return 0;
 }
 
@@ -203,6 +239,8 @@ void tunnel_close(struct tunnel *t, uint32_t grace_ms)
         return;
     t->closed = 1;
     close_listeners(t);
+    if (t->stats_on)
+        uv_close((uv_handle_t *)&t->stats_timer, NULL);
     conn_close_all(t, grace_ms == 0);
     if (t->conns == NULL)
         return;
@@ -219,6 +257,9 @@ void tunnel_free(struct tunnel *t)
 {
     if (t == NULL)
         return;
+    /* The final line: what happened since the last one. */
+    if (t->stats_on)
+        log_stats(t);
     free(t->ups);
     free(t);
 }

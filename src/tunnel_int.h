@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "stats.h"
 #include "tls.h"
 #include "tunnel.h"
 
@@ -27,6 +28,7 @@ struct upstream {
     uv_tcp_t listener;
     int listening;
     char local[CONFIG_HOST_MAX + 10];    /* bound address, "ip:port" */
+    struct stats stats;
 };
 
 struct conn;
@@ -44,6 +46,9 @@ struct tunnel {
     tunnel_fatal_cb on_fatal;
     void *fatal_arg;
     int fatal;
+    uv_timer_t stats_timer;
+    int stats_on;
+    uint32_t rng;                        /* xorshift state, for sampling */
     char rbuf[IO_CHUNK];                 /* socket reads, consumed in read_cb */
     char pbuf[IO_CHUNK];                 /* decrypted plaintext, likewise */
 };
@@ -53,6 +58,9 @@ void conn_accept(struct upstream *up);
 
 /* Close every connection, or (all == 0) those not yet open. */
 void conn_close_all(struct tunnel *t, int all);
+
+/* Record a completed connect + handshake of `us` microseconds. */
+void tunnel_sample_handshake(struct upstream *up, uint32_t us);
 
 /* conn.c calls this when it freed the last connection of a draining
  * tunnel. */

@@ -9,6 +9,7 @@ Suite *child_suite(void);
 Suite *childenv_suite(void);
 Suite *config_suite(void);
 Suite *logfmt_suite(void);
+Suite *stats_suite(void);
 Suite *tlsconn_suite(void);
 
 #endif
