@@ -90,6 +90,7 @@ struct conn {
     uint64_t started, last_active;       /* loop time, ms */
     uint64_t started_ns;                 /* for the handshake time */
     int counted;                         /* in up->stats.active */
+    int session_kept;                    /* our session was offered to up */
     uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
 };
 
@@ -474,6 +475,21 @@ static void client_read_start(struct conn *c)
 /* ---- reading the upstream ----------------------------------------------- */
 
 /*
+ * Keep this connection's session for the next connection to the upstream.
+ * Taken once the first answer arrived: TLS 1.3 tickets come after the
+ * handshake and are read before it.
+ */
+static void keep_session(struct conn *c)
+{
+    void *s = tlsconn_session(&c->tls);
+    c->session_kept = 1;
+    if (s == NULL)
+        return;
+    tlsconn_session_free(c->up->session);
+    c->up->session = s;
+}
+
+/*
  * Decrypt what wolfSSL can give and deliver it, until it wants more input,
  * the client's queue passes the high mark (then the upstream socket is
  * paused too), or the upstream finished.
@@ -492,6 +508,8 @@ static void pump_down(struct conn *c)
         }
         ssize_t n = tlsconn_read(&c->tls, t->pbuf, sizeof t->pbuf);
         if (n > 0) {
+            if (!c->session_kept)
+                keep_session(c);
             deliver(c, t->pbuf, (size_t)n);
             continue;
         }
@@ -615,6 +633,7 @@ static void handshake(struct conn *c)
                  (unsigned long long)(us % 1000));
         log_event(LOG_DEBUG, "connected", "upstream", c->up->name,
                   "tls", tlsconn_version(&c->tls),
+                  "resumed", tlsconn_resumed(&c->tls) ? "yes" : "no",
                   "cipher", tlsconn_cipher(&c->tls), "ms", ms, NULL);
     }
     if (tls_ctx_verify(c->up->tunnel->tls) == CONFIG_VERIFY_NONE)
@@ -676,6 +695,9 @@ static void on_connected(uv_connect_t *req, int status)
         conn_close(c, LOG_ERROR, "out-of-memory", "creating the TLS session");
         return;
     }
+    /* A session from an earlier connection to the same upstream (same
+     * name, so same certificate checks) spares a full handshake. */
+    tlsconn_resume(&c->tls, c->up->session);
     c->state = CONN_HANDSHAKING;
     upstream_read_start(c);
     if (!c->closing)

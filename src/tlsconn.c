@@ -218,3 +218,25 @@ const char *tlsconn_cipher(struct tlsconn *t)
 {
     return wolfSSL_get_cipher(t->ssl);
 }
+
+void *tlsconn_session(struct tlsconn *t)
+{
+    return wolfSSL_get1_session(t->ssl);
+}
+
+void tlsconn_resume(struct tlsconn *t, void *session)
+{
+    if (session)
+        wolfSSL_set_session(t->ssl, session);
+}
+
+int tlsconn_resumed(struct tlsconn *t)
+{
+    return wolfSSL_session_reused(t->ssl);
+}
+
+void tlsconn_session_free(void *session)
+{
+    if (session)
+        wolfSSL_SESSION_free(session);
+}

@@ -89,6 +89,18 @@ int tlsconn_verify_failed(const struct tlsconn *t);
 const char *tlsconn_version(struct tlsconn *t);
 const char *tlsconn_cipher(struct tlsconn *t);
 
+/*
+ * Session resumption.  tlsconn_session returns a new reference to the
+ * session (NULL if none yet; take it after the first bytes were read, when
+ * TLS 1.3 tickets have arrived), to be released with tlsconn_session_free.
+ * tlsconn_resume offers one before the handshake; a server that no longer
+ * knows it falls back to a full handshake (and full verification).
+ */
+void *tlsconn_session(struct tlsconn *t);
+void tlsconn_resume(struct tlsconn *t, void *session);
+int tlsconn_resumed(struct tlsconn *t);
+void tlsconn_session_free(void *session);
+
 /* Tell wolfSSL which socket callbacks to use; once per context. */
 void tlsconn_setup_ctx(struct tls_ctx *ctx);
 

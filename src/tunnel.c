@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "tlsconn.h"
 #include "tunnel_int.h"
 
 #define LISTEN_BACKLOG 4096
@@ -260,6 +261,8 @@ void tunnel_free(struct tunnel *t)
     /* The final line: what happened since the last one. */
     if (t->stats_on)
         log_stats(t);
+    for (size_t i = 0; i < t->nups; i++)
+        tlsconn_session_free(t->ups[i].session);
     free(t->ups);
     free(t);
 }

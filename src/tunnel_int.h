@@ -29,6 +29,7 @@ struct upstream {
     int listening;
     char local[CONFIG_HOST_MAX + 10];    /* bound address, "ip:port" */
     struct stats stats;
+    void *session;                       /* last TLS session, for resumption */
 };
 
 struct conn;

@@ -369,17 +369,18 @@ static unsigned long long bit(int sig)
 START_TEST(test_spawn_clean_signals)
 {
     unsigned long long ign = 0, blk = 0, reserved = 0;
-    sigset_t set;
+    sigset_t set, old;
+    void (*old_pipe)(int), (*old_hup)(int), (*old_rt)(int);
 
     for (int sig = 32; sig < SIGRTMIN; sig++)
         reserved |= bit(sig);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGRTMIN, SIG_IGN);
+    old_pipe = signal(SIGPIPE, SIG_IGN);
+    old_hup = signal(SIGHUP, SIG_IGN);
+    old_rt = signal(SIGRTMIN, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGALRM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    sigprocmask(SIG_BLOCK, &set, &old);
 
     spawned_masks(1, &ign, &blk);
     ck_assert_msg((ign & bit(SIGPIPE)) && (ign & bit(SIGHUP)) &&
@@ -390,6 +391,12 @@ START_TEST(test_spawn_clean_signals)
     spawned_masks(0, &ign, &blk);
     ck_assert_msg((ign & ~reserved) == 0, "SigIgn %llx", ign);
     ck_assert_msg(blk == 0, "SigBlk %llx", blk);
+
+    /* Leave this process as it was (CK_FORK=no runs every test in it). */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    signal(SIGPIPE, old_pipe);
+    signal(SIGHUP, old_hup);
+    signal(SIGRTMIN, old_rt);
 }
 END_TEST
 

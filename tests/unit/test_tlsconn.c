@@ -439,6 +439,43 @@ START_TEST(client_close_notify)
 }
 END_TEST
 
+/* A second connection offering the first one's session resumes it (no
+ * certificate exchange); a session is only there after data was read. */
+START_TEST(resumption)
+{
+    struct pair a, b;
+    char buf[16];
+    int end;
+
+    pair_init(&a, &defaults, "localhost", 0);
+    ck_assert_int_eq(handshake(&a), 0);
+    ck_assert(!tlsconn_resumed(&a.c));
+    wolfSSL_write(a.s, "hi", 2);
+    ck_assert_uint_eq(client_read_all(&a, buf, sizeof buf, &end), 2);
+    void *session = tlsconn_session(&a.c);
+    ck_assert_ptr_nonnull(session);
+
+    /* Same server context: it knows the ticket key. */
+    memset(&b, 0, sizeof b);
+    b.cctx = a.cctx;
+    b.sctx = a.sctx;
+    ck_assert_int_eq(tlsconn_init(&b.c, b.cctx, "localhost", 0), 0);
+    b.s = wolfSSL_new(b.sctx);
+    wolfSSL_SetIOReadCtx(b.s, &b);
+    wolfSSL_SetIOWriteCtx(b.s, &b);
+    tlsconn_resume(&b.c, session);
+    ck_assert_int_eq(handshake(&b), 0);
+    ck_assert(tlsconn_resumed(&b.c));
+
+    tlsconn_session_free(session);
+    tlsconn_free(&b.c);
+    wolfSSL_free(b.s);
+    buf_free(&b.to_server);
+    buf_free(&b.to_client);
+    pair_free(&a);
+}
+END_TEST
+
 /* Garbage instead of TLS (a plaintext memcached port answering). */
 START_TEST(garbage_from_server)
 {
@@ -529,6 +566,7 @@ Suite *tlsconn_suite(void)
     tcase_add_test(tc, eof_without_notify_is_truncation);
     tcase_add_test(tc, client_close_notify);
     tcase_add_test(tc, garbage_from_server);
+    tcase_add_test(tc, resumption);
     tcase_add_test(tc, closed_mid_handshake);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,180 @@
+/*
+ * certinfo: the peer's certificate chain as plain data.
+ *
+ * The chain comes from wolfSSL_get_peer_chain(): the DER of every
+ * certificate the server sent, leaf first, kept by the library when it is
+ * built with SESSION_CERTS (Debian's is; a static build needs
+ * --enable-sessioncerts).  Each certificate is then decoded with wolfCrypt's
+ * public wc_InitDecodedCert()/wc_ParseCert(), which, unlike the X509_*
+ * functions, need no OpenSSL compatibility layer.  struct DecodedCert is
+ * declared in asn.h; its layout follows options.h, which is why options.h
+ * comes first and from the same prefix as the library.
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+
+#include "certinfo.h"
+#include "tlsconn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copy n bytes of s into dst (size len) with control bytes made visible. */
+static void copy_text(char *dst, size_t len, const char *s, size_t n)
+{
+    size_t i;
+
+    if (n > len - 1)
+        n = len - 1;
+    for (i = 0; i < n && s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+        dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    dst[i] = '\0';
+}
+
+/* A DER Time (tag, length, value) as seconds since the epoch. */
+static int der_time(const byte *p, int len, time_t *out)
+{
+    const byte *date;
+    byte format;
+    int n;
+    struct tm tm;
+
+    if (p == NULL || wc_GetDateInfo(p, len, &date, &format, &n) != 0
+        || wc_GetDateAsCalendarTime(date, n, format, &tm) != 0)
+        return -1;
+    *out = timegm(&tm);
+    return 0;
+}
+
+/* A SAN entry worth showing: DNS names and IP addresses, as text. */
+static int san_text(const DNS_entry *e, struct certinfo_san *san)
+{
+    if (e->type == ASN_DNS_TYPE) {
+        san->type = CERTINFO_SAN_DNS;
+        copy_text(san->name, sizeof san->name, e->name, (size_t)e->len);
+        return 0;
+    }
+    if (e->type == ASN_IP_TYPE && (e->len == 4 || e->len == 16)) {
+        san->type = CERTINFO_SAN_IP;
+        /* The entry holds the raw address bytes (4 or 16). */
+        if (inet_ntop(e->len == 4 ? AF_INET : AF_INET6, e->name, san->name,
+                      sizeof san->name) == NULL)
+            return -1;
+        return 0;
+    }
+    return -1;
+}
+
+int certinfo_parse_der(const unsigned char *der, size_t len,
+                       struct certinfo *ci)
+{
+    DecodedCert *dc;
+    int r = 0;
+
+    memset(ci, 0, sizeof *ci);
+    if (len == 0 || len > 0xffffffffu)
+        return -EBADMSG;
+    /* Several KiB: not for the stack of whoever calls this. */
+    dc = malloc(sizeof *dc);
+    if (dc == NULL)
+        return -ENOMEM;
+    wc_InitDecodedCert(dc, der, (word32)len, NULL);
+    /* NO_VERIFY: describe only.  Trust was settled by the handshake, and
+     * an expired certificate must still show its dates. */
+    if (wc_ParseCert(dc, CERT_TYPE, NO_VERIFY, NULL) != 0
+        || der_time(dc->beforeDate, dc->beforeDateLen, &ci->not_before) < 0
+        || der_time(dc->afterDate, dc->afterDateLen, &ci->not_after) < 0) {
+        r = -EBADMSG;
+        goto out;
+    }
+    copy_text(ci->subject, sizeof ci->subject, dc->subject, sizeof dc->subject);
+    copy_text(ci->issuer, sizeof ci->issuer, dc->issuer, sizeof dc->issuer);
+    for (const DNS_entry *e = dc->altNames; e != NULL; e = e->next) {
+        struct certinfo_san san;
+
+        if (san_text(e, &san) < 0)
+            continue;
+        if (ci->nsans < CERTINFO_SAN_MAX)
+            ci->sans[ci->nsans++] = san;
+        ci->sans_total++;
+    }
+out:
+    wc_FreeDecodedCert(dc);
+    free(dc);
+    return r;
+}
+
+#ifdef SESSION_CERTS
+int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max)
+{
+    WOLFSSL_X509_CHAIN *c = wolfSSL_get_peer_chain(t->ssl);
+    int n = c != NULL ? wolfSSL_get_chain_count(c) : 0;
+
+    if (n <= 0)
+        return -ENOTSUP;
+    if ((size_t)n > max)
+        n = (int)max;
+    for (int i = 0; i < n; i++) {
+        const unsigned char *der = wolfSSL_get_chain_cert(c, i);
+        int len = wolfSSL_get_chain_length(c, i);
+        int r;
+
+        if (der == NULL || len <= 0)
+            return -EBADMSG;
+        r = certinfo_parse_der(der, (size_t)len, &chain[i]);
+        if (r < 0)
+            return r;
+    }
+    return n;
+}
+#else
+/* Without SESSION_CERTS wolfSSL drops the peer's certificates once they
+ * are verified; there is nothing left to describe. */
+int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max)
+{
+    (void)t;
+    (void)chain;
+    (void)max;
+    return -ENOTSUP;
+}
+#endif
+
+long certinfo_days_left(time_t not_after, time_t now)
+{
+    long long d = (long long)not_after - (long long)now;
+
+    /* Round towards minus infinity: an hour past expiry is day -1. */
+    return (long)(d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
+}
+
+int certinfo_first_expiring(const struct certinfo *chain, size_t n,
+                            time_t now, unsigned warn_days)
+{
+    long long limit = (long long)now + (long long)warn_days * 86400;
+    int first = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        if ((long long)chain[i].not_after >= limit)
+            continue;
+        if (first < 0 || chain[i].not_after < chain[first].not_after)
+            first = (int)i;
+    }
+    return first;
+}
+
+char *certinfo_date(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL
+        || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "?");
+    return buf;
+}
