@@ -40,6 +40,7 @@
  * connection.  Once `closing` is set, callbacks only do that.
  */
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,9 @@
 #define HIGH_WATER (256 * 1024)
 #define LOW_WATER (64 * 1024)
 #define KEEPALIVE_DELAY 60
+/* A pre-warmed connection unused this long is replaced: servers and NATs
+ * drop idle connections, and one must never be handed out dead. */
+#define SPARE_MAX_IDLE_MS (120 * 1000)
 
 enum conn_state {
     CONN_RESOLVING,
@@ -90,6 +94,9 @@ struct conn {
     uint64_t started, last_active;       /* loop time, ms */
     uint64_t started_ns;                 /* for the handshake time */
     int counted;                         /* in up->stats.active */
+    int has_client;                      /* `client` is an initialised handle */
+    int spare;                           /* pre-warmed, waiting for a client */
+    struct conn *next_spare;             /* up->ready, when spare and OPEN */
     int session_kept;                    /* our session was offered to up */
     uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
 };
@@ -143,6 +150,8 @@ static void unref(struct conn *c)
         c->next->prev = c->prev;
     if (c->counted)
         c->up->stats.active--;
+    if (c->spare)
+        tunnel_spare_gone(c->up, c->state == CONN_OPEN);
     if (c->tls_inited)
         tlsconn_free(&c->tls);
     buf_free(&c->upstream_inflight);
@@ -152,6 +161,15 @@ static void unref(struct conn *c)
     free(c);
     if (t->draining && t->conns == NULL)
         tunnel_drained(t);
+}
+
+static void unlink_ready(struct conn *c)
+{
+    for (struct conn **p = &c->up->ready; *p; p = &(*p)->next_spare)
+        if (*p == c) {
+            *p = c->next_spare;
+            break;
+        }
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -176,6 +194,13 @@ static void conn_close(struct conn *c, enum log_level level, const char *at,
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->spare) {
+        /* No client is affected: a failing upstream shows up in the warn
+         * lines of real connections, without a line per retry. */
+        level = LOG_DEBUG;
+        if (c->state == CONN_OPEN)
+            unlink_ready(c);
+    }
     if (level <= LOG_WARN && c->state != CONN_OPEN) {
         struct stats *st = &c->up->stats;
         if (c->state != CONN_HANDSHAKING)
@@ -195,7 +220,8 @@ static void conn_close(struct conn *c, enum log_level level, const char *at,
     if (c->state == CONN_RESOLVING)
         uv_cancel((uv_req_t *)&c->resolve);
     close_handle((uv_handle_t *)&c->timer);
-    close_handle((uv_handle_t *)&c->client);
+    if (c->has_client)
+        close_handle((uv_handle_t *)&c->client);
     if (c->upstream_inited)
         close_handle((uv_handle_t *)&c->upstream);
 }
@@ -229,6 +255,10 @@ static void on_timer(uv_timer_t *timer)
         return;
     case CONN_OPEN:
         break;
+    }
+    if (c->spare) {
+        conn_close(c, LOG_DEBUG, "spare-refreshed", "unused for too long");
+        return;
     }
     uint64_t idle = uv_now(timer->loop) - c->last_active;
     if (c->client_eof && idle >= cfg->connect_timeout_ms) {
@@ -409,7 +439,7 @@ static void flush_upstream(struct conn *c)
         }
     }
 
-    if (c->state != CONN_OPEN)
+    if (c->state != CONN_OPEN || !c->has_client)
         return;
     size_t q = queued_up(c);
     if (c->client_reading && q >= HIGH_WATER) {
@@ -507,6 +537,10 @@ static void pump_down(struct conn *c)
             break;
         }
         ssize_t n = tlsconn_read(&c->tls, t->pbuf, sizeof t->pbuf);
+        if (n > 0 && c->spare) {
+            conn_close(c, LOG_DEBUG, "spare-closed", "the server sent data unasked");
+            return;
+        }
         if (n > 0) {
             if (!c->session_kept)
                 keep_session(c);
@@ -515,6 +549,12 @@ static void pump_down(struct conn *c)
         }
         if (n == TLSCONN_AGAIN)
             break;
+        if (c->spare) {
+            conn_close(c, LOG_DEBUG, "spare-closed",
+                       n == TLSCONN_ERROR ? tlsconn_reason(&c->tls)
+                                          : "the server closed an idle connection");
+            return;
+        }
         c->upstream_done = 1;
         if (c->upstream_reading) {
             uv_read_stop((uv_stream_t *)&c->upstream);
@@ -569,6 +609,7 @@ static void maybe_finish(struct conn *c)
 }
 
 static void handshake(struct conn *c);
+static void start_open(struct conn *c);
 
 static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
@@ -641,6 +682,21 @@ static void handshake(struct conn *c)
                   "reason", "--verify none: the upstream's identity was not checked",
                   NULL);
     c->last_active = uv_now(c->timer.loop);
+    if (c->spare) {
+        /* Ready for a client.  Keep reading: that is how a server's close
+         * of an idle connection is noticed, and tickets are taken in. */
+        c->next_spare = c->up->ready;
+        c->up->ready = c;
+        uv_timer_start(&c->timer, on_timer, SPARE_MAX_IDLE_MS, 0);
+        pump_down(c);
+        return;
+    }
+    start_open(c);
+}
+
+/* The handshake verified and a client is attached: let bytes flow. */
+static void start_open(struct conn *c)
+{
     arm_timer(c);
     /* Only now may client bytes flow: the peer is verified. */
     client_read_start(c);
@@ -749,42 +805,33 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 /* ---- accepting ------------------------------------------------------------ */
 
 
-void conn_accept(struct upstream *up)
+static struct conn *conn_new(struct upstream *up)
 {
     struct tunnel *t = up->tunnel;
     struct conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_event(LOG_ERROR, "out-of-memory", "local", up->local, NULL);
-        return;
+        return NULL;
     }
     c->up = up;
     c->next = t->conns;
     if (t->conns)
         t->conns->prev = c;
     t->conns = c;
-
-    uv_tcp_init(t->loop, &c->client);
-    c->client.data = c;
-    c->pending = 1;
     uv_timer_init(t->loop, &c->timer);
     c->timer.data = c;
-    c->pending++;
-
-    int r = uv_accept((uv_stream_t *)&up->listener, (uv_stream_t *)&c->client);
-    if (r < 0) {
-        log_event(LOG_WARN, "accept-failed", "local", up->local,
-                  "reason", uv_strerror(r), NULL);
-        conn_close(c, LOG_DEBUG, NULL, NULL);
-        return;
-    }
-    uv_tcp_nodelay(&c->client, 1);
-    c->started = c->last_active = uv_now(t->loop);
+    c->pending = 1;
     c->started_ns = uv_hrtime();
-    c->counted = 1;
-    up->stats.active++;
-    up->stats.accepted++;
-    uv_timer_start(&c->timer, on_timer, t->cfg->connect_timeout_ms, 0);
+    c->started = c->last_active = uv_now(t->loop);
+    return c;
+}
 
+/* Resolve (unless the upstream is an IP literal) and connect. */
+static void start_upstream(struct conn *c)
+{
+    struct upstream *up = c->up;
+
+    uv_timer_start(&c->timer, on_timer, up->tunnel->cfg->connect_timeout_ms, 0);
     if (up->have_addr) {
         connect_to(c, (const struct sockaddr *)&up->addr);
         return;
@@ -795,8 +842,8 @@ void conn_accept(struct upstream *up)
     hints.ai_socktype = SOCK_STREAM;
     c->state = CONN_RESOLVING;
     c->resolve.data = c;
-    r = uv_getaddrinfo(t->loop, &c->resolve, on_resolved, up->server->host,
-                       up->port, &hints);
+    int r = uv_getaddrinfo(up->tunnel->loop, &c->resolve, on_resolved,
+                           up->server->host, up->port, &hints);
     if (r < 0) {
         conn_close(c, LOG_WARN, "resolve-failed", uv_words(r));
         return;
@@ -804,12 +851,83 @@ void conn_accept(struct upstream *up)
     c->pending++;
 }
 
+void conn_prewarm(struct upstream *up)
+{
+    struct conn *c = conn_new(up);
+    if (c == NULL)
+        return;
+    c->spare = 1;
+    start_upstream(c);
+}
+
+/*
+ * A ready spare whose server has not closed it.  The server's FIN may be
+ * in the socket without its read event having run yet: peek for it.
+ */
+static struct conn *take_spare(struct upstream *up)
+{
+    struct conn *c;
+
+    while ((c = up->ready) != NULL) {
+        char byte;
+        uv_os_fd_t fd;
+        up->ready = c->next_spare;
+        if (uv_fileno((uv_handle_t *)&c->upstream, &fd) == 0
+            && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            conn_close(c, LOG_DEBUG, "spare-closed",
+                       "the server closed an idle connection");
+            continue;
+        }
+        c->spare = 0;
+        tunnel_spare_gone(up, 1);
+        return c;
+    }
+    return NULL;
+}
+
+void conn_accept(struct upstream *up)
+{
+    struct tunnel *t = up->tunnel;
+    struct conn *c = take_spare(up);
+    int fresh = c == NULL;
+
+    if (fresh && (c = conn_new(up)) == NULL)
+        return;
+    uv_tcp_init(t->loop, &c->client);
+    c->client.data = c;
+    c->has_client = 1;
+    c->pending++;
+
+    int r = uv_accept((uv_stream_t *)&up->listener, (uv_stream_t *)&c->client);
+    if (r < 0) {
+        log_event(LOG_WARN, "accept-failed", "local", up->local,
+                  "reason", uv_strerror(r), NULL);
+        conn_close(c, LOG_DEBUG, NULL, NULL);
+        return;
+    }
+    uv_tcp_nodelay(&c->client, 1);
+    c->counted = 1;
+    up->stats.active++;
+    up->stats.accepted++;
+    if (fresh) {
+        c->started = c->last_active = uv_now(t->loop);
+        c->started_ns = uv_hrtime();
+        start_upstream(c);
+        return;
+    }
+    /* A pre-warmed, verified connection: the client's first request goes
+     * out at once. */
+    c->started = c->last_active = uv_now(t->loop);
+    uv_timer_stop(&c->timer);
+    log_event(LOG_DEBUG, "paired", "upstream", up->name, NULL);
+    start_open(c);
+}
 
 void conn_close_all(struct tunnel *t, int all)
 {
     for (struct conn *c = t->conns, *next; c; c = next) {
         next = c->next;
-        if (all || c->state != CONN_OPEN)
+        if (all || c->state != CONN_OPEN || c->spare)
             conn_close(c, LOG_DEBUG, "closed", "memtunnel is stopping");
     }
 }

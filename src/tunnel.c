@@ -44,6 +44,52 @@ static void on_stats_timer(uv_timer_t *timer)
     log_stats(timer->data);
 }
 
+/* ---- pre-warmed connections ---------------------------------------------
+ *
+ * Each upstream keeps --prewarm verified TLS connections ready, so that an
+ * accepted client is paired at once and its first request does not wait
+ * for TCP + TLS setup.  A spare that is taken or goes stale is replaced at
+ * once; one that fails to come up is retried after a backoff that doubles
+ * from 100 ms to 30 s, so a down upstream costs a few attempts a minute.
+ */
+#define SPARE_BACKOFF_MIN_MS 100
+#define SPARE_BACKOFF_MAX_MS 30000
+
+static void fill_spares(struct upstream *up)
+{
+    const struct config *cfg = up->tunnel->cfg;
+    while (!up->tunnel->closed && up->spares < cfg->prewarm) {
+        up->spares++;
+        conn_prewarm(up);
+    }
+}
+
+static void on_spare_timer(uv_timer_t *timer)
+{
+    fill_spares(timer->data);
+}
+
+void tunnel_spare_gone(struct upstream *up, int ready)
+{
+    up->spares--;
+    if (up->tunnel->closed)
+        return;
+    if (ready) {
+        up->spare_failures = 0;
+        fill_spares(up);
+        return;
+    }
+    if (uv_is_active((uv_handle_t *)&up->spare_timer))
+        return;
+    uint64_t ms = SPARE_BACKOFF_MIN_MS;
+    for (unsigned i = 0; i < up->spare_failures && ms < SPARE_BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > SPARE_BACKOFF_MAX_MS)
+        ms = SPARE_BACKOFF_MAX_MS;
+    up->spare_failures++;
+    uv_timer_start(&up->spare_timer, on_spare_timer, ms, 0);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct upstream *up = listener->data;
@@ -182,6 +228,12 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
     for (size_t i = 0; i < t->nups; i++)
         log_event(LOG_INFO, "listening", "local", t->ups[i].local,
                   "upstream", t->ups[i].name, NULL);
+    for (size_t i = 0; i < t->nups; i++) {
+        uv_timer_init(t->loop, &t->ups[i].spare_timer);
+        t->ups[i].spare_timer.data = &t->ups[i];
+        fill_spares(&t->ups[i]);
+    }
+    t->spares_on = 1;
     if (cfg->stats_interval > 0) {
         uint64_t ms = (uint64_t)cfg->stats_interval * 1000;
         uv_timer_init(t->loop, &t->stats_timer);
@@ -242,6 +294,9 @@ void tunnel_close(struct tunnel *t, uint32_t grace_ms)
     close_listeners(t);
     if (t->stats_on)
         uv_close((uv_handle_t *)&t->stats_timer, NULL);
+    if (t->spares_on)
+        for (size_t i = 0; i < t->nups; i++)
+            uv_close((uv_handle_t *)&t->ups[i].spare_timer, NULL);
     conn_close_all(t, grace_ms == 0);
     if (t->conns == NULL)
         return;

@@ -30,6 +30,10 @@ struct upstream {
     char local[CONFIG_HOST_MAX + 10];    /* bound address, "ip:port" */
     struct stats stats;
     void *session;                       /* last TLS session, for resumption */
+    struct conn *ready;                  /* pre-warmed, verified, unused */
+    unsigned spares;                     /* pre-warmed: ready or on the way */
+    unsigned spare_failures;             /* in a row, for the backoff */
+    uv_timer_t spare_timer;              /* backoff before the next spare */
 };
 
 struct conn;
@@ -49,6 +53,7 @@ struct tunnel {
     int fatal;
     uv_timer_t stats_timer;
     int stats_on;
+    int spares_on;                       /* the upstreams' spare timers exist */
     uint32_t rng;                        /* xorshift state, for sampling */
     char rbuf[IO_CHUNK];                 /* socket reads, consumed in read_cb */
     char pbuf[IO_CHUNK];                 /* decrypted plaintext, likewise */
@@ -57,7 +62,15 @@ struct tunnel {
 /* Accept one connection on up's listener and start tunnelling it. */
 void conn_accept(struct upstream *up);
 
-/* Close every connection, or (all == 0) those not yet open. */
+/* Start a pre-warmed connection to up (tunnel.c keeps the count). */
+void conn_prewarm(struct upstream *up);
+
+/* A spare stopped being one: taken by a client (ready = 1), or closed,
+ * having been ready or not.  tunnel.c replaces it. */
+void tunnel_spare_gone(struct upstream *up, int ready);
+
+/* Close every connection, or (all == 0) those not yet open; spares
+ * always. */
 void conn_close_all(struct tunnel *t, int all);
 
 /* Record a completed connect + handshake of `us` microseconds. */
