@@ -58,12 +58,22 @@ static const char usage[] =
 "                        [MEMTUNNEL_CONNECT_TIMEOUT], default 5\n"
 "  --idle-timeout S      close connections idle this long, 0 = never\n"
 "                        [MEMTUNNEL_IDLE_TIMEOUT], default 0\n"
+"  --prewarm N           verified TLS connections kept ready per upstream\n"
+"                        [MEMTUNNEL_PREWARM], default 1\n"
+"  --grace S             after a fatal tunnel error, SIGTERM to SIGKILL delay\n"
+"                        for the command [MEMTUNNEL_GRACE], default 25\n"
 "  --log-level L         error, warn, info or debug [MEMTUNNEL_LOG_LEVEL]\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "\n"
+"Variables only: MEMTUNNEL_CA (inline PEM), MEMTUNNEL_ENABLED=false (exec the\n"
+"command untouched), MEMTUNNEL_FORWARD_SIGTERM=auto|yes|no,\n"
+"MEMTUNNEL_STATS_INTERVAL (seconds, 0 = off, default 60).\n"
+"\n"
 "In tunnel-only mode memtunnel prints MEMCACHE_SERVERS=... on stdout once it\n"
-"listens.  Exit codes: 64 usage, 70 tunnel failure, 78 configuration.\n";
+"listens.  Exit codes: the command's (wrapper mode), 128+S when it was killed\n"
+"by signal S, 126/127 when it cannot be run, 64 usage, 70 tunnel failure,\n"
+"78 configuration.\n";
 
 static void report(const struct config_error *err)
 {
