@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -140,6 +141,52 @@ static void on_kill_timer(uv_timer_t *t)
     kill(ch->pid, SIGKILL);
 }
 
+/* Where PATH finds `name` as execvp would, into buf.  0 or an errno. */
+static int find_in_path(const char *name, char *buf, size_t len)
+{
+    if (strchr(name, '/')) {
+        snprintf(buf, len, "%s", name);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(buf, len, "%.*s%s%s", (int)n, path, n ? "/" : "", name);
+        if (access(buf, X_OK) == 0)
+            return 0;
+        path += n + (path[n] == ':');
+    }
+    return ENOENT;
+}
+
+/*
+ * An executable file that is not a binary and has no #! line: run it with
+ * /bin/sh, as execvp and every shell do.
+ */
+static int spawn_script(struct child *ch, posix_spawnattr_t *attr,
+                        char *const argv[], char *const envp[])
+{
+    char path[4096];
+    size_t argc = 0;
+
+    if (find_in_path(argv[0], path, sizeof path) != 0)
+        return ENOEXEC;
+    while (argv[argc])
+        argc++;
+    char **sh = calloc(argc + 2, sizeof *sh);
+    if (sh == NULL)
+        return ENOMEM;
+    sh[0] = "/bin/sh";
+    sh[1] = path;
+    for (size_t i = 1; i < argc; i++)
+        sh[i + 1] = argv[i];
+    int r = posix_spawn(&ch->pid, "/bin/sh", NULL, attr, sh, envp);
+    free(sh);
+    return r == 0 ? 0 : ENOEXEC;
+}
+
 struct child *child_new(uv_loop_t *loop, const struct config *cfg,
                         child_exit_cb cb, void *arg)
 {
@@ -178,6 +225,8 @@ int child_spawn(struct child *ch, char *const argv[], char *const envp[],
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     int r = posix_spawnp(&ch->pid, argv[0], NULL, &attr, argv, envp);
+    if (r == ENOEXEC)
+        r = spawn_script(ch, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
     if (r != 0) {
         *err = r;
@@ -202,6 +251,16 @@ void child_terminate(struct child *ch, uint32_t grace_ms)
         return;
     kill(ch->pid, SIGTERM);
     uv_timer_start(&ch->kill_timer, on_kill_timer, grace_ms, 0);
+}
+
+void child_release(struct child *ch)
+{
+    ch->exited = 1;       /* no more forwarding or killing */
+    uv_unref((uv_handle_t *)&ch->sigchld);
+    for (size_t i = 0; i < NSIGNALS; i++)
+        uv_unref((uv_handle_t *)&ch->sigs[i]);
+    uv_timer_stop(&ch->kill_timer);
+    uv_unref((uv_handle_t *)&ch->kill_timer);
 }
 
 void child_close(struct child *ch)

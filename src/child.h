@@ -47,6 +47,10 @@ pid_t child_pid(const struct child *ch);
 /* SIGTERM now, SIGKILL after grace_ms if it is still running. */
 void child_terminate(struct child *ch, uint32_t grace_ms);
 
+/* Stop forwarding and let the loop end: the watchers stay installed (a
+ * late signal is ignored, not fatal) but no longer keep the loop alive. */
+void child_release(struct child *ch);
+
 /* Close the watchers and the timer (idempotent); child_free only after
  * the loop ran their close callbacks. */
 void child_close(struct child *ch);

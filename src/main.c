@@ -78,7 +78,8 @@ static const char usage[] =
 static void report(const struct config_error *err)
 {
     log_event(LOG_ERROR, err->status == CONFIG_EX_USAGE ? "usage-error"
-                                                        : "config-error",
+                         : err->status == CONFIG_EX_CONFIG ? "config-error"
+                                                           : "listen-failed",
               "setting", err->name[0] ? err->name : NULL,
               "reason", err->msg, NULL);
 }
@@ -92,20 +93,32 @@ struct app {
     uv_signal_t sigint, sigterm;   /* tunnel-only mode: stop on these */
     uv_timer_t fault;              /* MEMTUNNEL_TEST_FATAL_AFTER */
     int have_fault;
+    int have_signals;              /* sigint and sigterm were initialised */
+    int stopping;
     int status;
     int fatal;
 };
 
 /* Close what keeps the loop alive besides the tunnel's connections. */
+/*
+ * Stop serving: connections may finish (bounded by --connect-timeout) and
+ * the loop then runs dry.  The signal watchers stay installed but stop
+ * holding the loop, so that a signal during the drain is ignored instead
+ * of killing memtunnel with the child's status unreported; they are
+ * closed once the loop is done.
+ */
 static void stop(struct app *app, int status)
 {
+    if (app->stopping)
+        return;
+    app->stopping = 1;
     app->status = status;
     tunnel_close(app->tunnel, app->cfg->connect_timeout_ms);
-    if (app->child)
-        child_close(app->child);
-    else if (!uv_is_closing((uv_handle_t *)&app->sigint)) {
-        uv_close((uv_handle_t *)&app->sigint, NULL);
-        uv_close((uv_handle_t *)&app->sigterm, NULL);
+    if (app->child) {
+        child_release(app->child);
+    } else {
+        uv_unref((uv_handle_t *)&app->sigint);
+        uv_unref((uv_handle_t *)&app->sigterm);
     }
     if (app->have_fault && !uv_is_closing((uv_handle_t *)&app->fault))
         uv_close((uv_handle_t *)&app->fault, NULL);
@@ -114,6 +127,8 @@ static void stop(struct app *app, int status)
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     struct app *app = h->data;
+    if (app->stopping)
+        return;
     log_event(LOG_INFO, "stopping", "signal", strsignal(signum), NULL);
     stop(app, 0);
 }
@@ -279,20 +294,30 @@ static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[]
         fflush(stdout);
         uv_signal_init(&app.loop, &app.sigint);
         uv_signal_init(&app.loop, &app.sigterm);
+        app.have_signals = 1;
         app.sigint.data = app.sigterm.data = &app;
         uv_signal_start(&app.sigint, on_stop_signal, SIGINT);
         uv_signal_start(&app.sigterm, on_stop_signal, SIGTERM);
     }
     arm_fault(&app);
 out:
-    if (uv_run(&app.loop, UV_RUN_DEFAULT) != 0) {
-        /* Only reachable if something was left running: a bug. */
-        log_event(LOG_ERROR, "loop-failed", "reason", "handles left open", NULL);
-        app.status = EX_SOFTWARE;
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+    /* Only the unreferenced signal watchers are left; close them. */
+    if (app.child)
+        child_close(app.child);
+    if (app.have_signals) {
+        uv_close((uv_handle_t *)&app.sigint, NULL);
+        uv_close((uv_handle_t *)&app.sigterm, NULL);
     }
+    uv_run(&app.loop, UV_RUN_DEFAULT);
     tunnel_free(app.tunnel);
     child_free(app.child);
-    uv_loop_close(&app.loop);
+    if (uv_loop_close(&app.loop) != 0) {
+        /* Only reachable if a handle was left open: a bug. */
+        log_event(LOG_ERROR, "loop-failed", "reason", "handles left open", NULL);
+        if (app.status == 0)
+            app.status = EX_SOFTWARE;
+    }
     return app.status;
 }
 
