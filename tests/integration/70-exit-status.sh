@@ -4,7 +4,8 @@
 # (SIGKILL, a real SIGSEGV, SIGTERM, SIGABRT), a command that is not found
 # gives 127 and one that cannot be executed 126, each with one error line
 # naming the command. Bad configuration or usage starts no child at all
-# (78, 64), and neither does a listener that cannot be bound.
+# (78, 64), and neither does a listener that cannot be bound. A client
+# connection left open does not keep memtunnel from exiting with its child.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -95,3 +96,32 @@ ok "a listener that cannot be bound: no child is started"
 ok "a listener that cannot be bound: memtunnel exits $status"
 wait_log "$T/w.log" "level=error .*127\.0\.0\.1:$MC_NOTLS_PORT.*address already in use" 1
 ok "the error names the address in use"
+
+# A connection still open when the child exits (held here, idle) does not
+# keep memtunnel alive: it exits with the child's status once open
+# connections are flushed, within --connect-timeout.
+# shellcheck disable=SC2016 # the child's variables
+"$MEMTUNNEL" "${tunnel[@]}" --connect-timeout 1 \
+	-- sh -c 'echo "$MEMCACHE_SERVERS" >"$1"; i=0
+		while [ ! -e "$2" ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done; exit 6' \
+	sh "$T/held.list" "$T/held.release" >"$T/held.out" 2>"$T/held.log" </dev/null &
+held=$!
+_lib_track "$held"
+listed() { [[ -s $T/held.list ]]; }
+wait_until 10 listed || fail "the child writes its server list"
+port=$(sed 's/.*://' "$T/held.list")
+exec {conn}<>"/dev/tcp/127.0.0.1/$port"
+printf 'set held 0 0 2\r\nok\r\n' >&"$conn"
+IFS= read -r -t 5 reply <&"$conn" || fail "a reply on the held connection"
+assert_eq $'STORED\r' "$reply" "a set on the connection that stays open"
+: >"$T/held.release"
+wait_log "$T/held.log" 'at=child-exited status=6$' 5
+exited=$(now_ms)
+_lib_wait_exit "$held" 5 || fail "memtunnel exits although a client connection is still open"
+took=$(($(now_ms) - exited))
+status=0
+wait "$held" || status=$?
+_lib_untrack "$held"
+exec {conn}>&-
+assert_eq 6 "$status" "a client connection still open: memtunnel exits with the child's status"
+assert_le "$took" 3000 "a client connection still open: exit within about --connect-timeout 1 s ($took ms)"

@@ -7,6 +7,7 @@
 # what it did with the signal, so a second delivery would be counted.
 #   - SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH and SIGTERM sent to
 #     memtunnel (stdin not a terminal): each forwarded once; exit 0.
+#   - A child that exits 0 from its SIGTERM handler: memtunnel exits 0.
 #   - DYNO=web.1, SIGTERM to memtunnel and to the child (as Heroku does),
 #     at once and one after the other in both orders: not forwarded, one
 #     SIGTERM in the child; exit 0.
@@ -23,12 +24,15 @@ start_memcached MC
 
 # child.py EVENTS RELEASE: see the header. Prints MEMCACHE_SERVERS=... on
 # stdout once its handlers are in place (start_memtunnel waits for it).
+# With EXIT_ON_TERM=1 it exits from its SIGTERM handler, after the set/get,
+# as an app that shuts down on SIGTERM does.
 cat >"$T/child.py" <<'EOF'
 import os, signal, sys, time
 from pymemcache.client.base import Client
 
 events = open(sys.argv[1], "a", buffering=1)
 release = sys.argv[2]
+exit_on_term = os.environ.get("EXIT_ON_TERM") == "1"
 names = ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"]
 counts = dict.fromkeys(names, 0)
 servers = os.environ["MEMCACHE_SERVERS"]
@@ -49,6 +53,8 @@ def on_signal(sig, frame):
             events.write("# %r\n" % e)
             good = False
         events.write("term-setget %s %s\n" % (key, "ok" if good else "failed"))
+        if exit_on_term:
+            sys.exit(0 if good else 1)
 
 for n in names:
     signal.signal(getattr(signal, n), on_signal)
@@ -134,6 +140,17 @@ finish ALL "SIGTERM=1 SIGHUP=1 SIGINT=1 SIGQUIT=1 SIGUSR1=1 SIGUSR2=2 SIGWINCH=1
 assert_eq 8 "$(count_log "$T/ALL.log" 'at=signal-forwarded ')" "ALL: eight signals forwarded (seven, and the SIGUSR2 marker)"
 assert_eq 0 "$(count_log "$T/ALL.log" 'level=(warn|error)')" "ALL: no warn or error line"
 wait_log "$T/ALL.log" 'at=child-exited status=0$' 1
+
+# ---- An app that shuts down in its SIGTERM handler, after using the cache.
+start DIRECT EXIT_ON_TERM=1
+kill -TERM "$DIRECT_PID"
+term_handled DIRECT
+status=0
+_lib_wait_exit "$DIRECT_PID" 10 || fail "DIRECT: memtunnel exits once its child has"
+wait "$DIRECT_PID" || status=$?
+_lib_untrack "$DIRECT_PID"
+assert_eq 0 "$status" "DIRECT: the child exits 0 from its handler, and so does memtunnel"
+wait_log "$T/DIRECT.log" 'at=child-exited status=0$' 1
 
 # ---- Heroku: DYNO set, SIGTERM to every process at once.
 start HEROKU DYNO=web.1

@@ -19,20 +19,23 @@ fi
 start_memcached MC
 
 # orphans.sh DIR: runs in the namespace. Reports its parent, then starts two
-# grandchildren that are orphaned at once (their subshell exits) and sleep
-# 0.2 s, reports their parent, waits up to 2 s for them to disappear, and
+# grandchildren that are orphaned at once (their subshell exits), reports
+# their parent, lets them exit, waits up to 2 s for them to disappear, and
 # reports each one as `gone` or by its state, then every zombie in the
 # namespace. Exits 7.
 cat >"$T/orphans.sh" <<'EOF'
 dir=$1
 ppid_of() { sed 's/^.*) . \([0-9]*\) .*$/\1/' "/proc/$1/stat" 2>/dev/null; }
 state_of() { sed 's/^.*) \(.\) .*$/\1/' "/proc/$1/stat" 2>/dev/null || echo gone; }
+# A grandchild: waits (bounded) for $dir/go, then exits.
+grandchild='i=0; while [ ! -e "$1" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done'
 echo "parent $PPID"
-(sleep 0.2 & echo $! >"$dir/g1")
-(sleep 0.2 & echo $! >"$dir/g2")
+(sh -c "$grandchild" sh "$dir/go" & echo $! >"$dir/g1")
+(sh -c "$grandchild" sh "$dir/go" & echo $! >"$dir/g2")
 read -r g1 <"$dir/g1"
 read -r g2 <"$dir/g2"
 echo "orphans' parents $(ppid_of "$g1") $(ppid_of "$g2")"
+: >"$dir/go"
 i=0
 while [ $i -lt 100 ] && { [ -e "/proc/$g1" ] || [ -e "/proc/$g2" ]; }; do
 	sleep 0.02
