@@ -43,8 +43,10 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
+#include "certinfo.h"
 #include "log.h"
 #include "tlsconn.h"
 #include "tunnel_int.h"
@@ -652,6 +654,44 @@ static void upstream_read_start(struct conn *c)
 
 /* ---- connect and handshake ---------------------------------------------- */
 
+/*
+ * Once per upstream, at the first full handshake: warn when a certificate
+ * of the verified chain expires within MEMTUNNEL_EXPIRY_WARN_DAYS, so that
+ * nobody finds out from an outage.  A resumed session shows no chain; the
+ * next full handshake is checked then.
+ */
+static void check_expiry(struct conn *c)
+{
+    enum { MAX = 10 };
+    struct certinfo *chain = malloc(MAX * sizeof *chain);
+    if (chain == NULL)
+        return;
+    int n = certinfo_peer_chain(&c->tls, chain, MAX);
+    if (n > 0) {
+        time_t now = time(NULL);
+        const struct config *cfg = c->up->tunnel->cfg;
+        int i = certinfo_first_expiring(chain, (size_t)n, now,
+                                        cfg->expiry_warn_days);
+        c->up->expiry_checked = 1;
+        if (i >= 0) {
+            char date[32], days[24], reason[160];
+            long left = certinfo_days_left(chain[i].not_after, now);
+            certinfo_date(chain[i].not_after, date, sizeof date);
+            snprintf(days, sizeof days, "%ld", left);
+            snprintf(reason, sizeof reason, "%s expires in %ld day%s: ask "
+                     "the provider to renew it",
+                     i == 0 ? "the server's certificate"
+                            : "a CA certificate of the server's chain",
+                     left, left == 1 ? "" : "s");
+            log_event(LOG_WARN, "certificate-expiring", "upstream",
+                      c->up->name, "subject", chain[i].subject,
+                      "expires", date, "days_left", days, "reason", reason,
+                      NULL);
+        }
+    }
+    free(chain);
+}
+
 static void handshake(struct conn *c)
 {
     int r = tlsconn_handshake(&c->tls);
@@ -666,6 +706,8 @@ static void handshake(struct conn *c)
     }
 
     c->state = CONN_OPEN;
+    if (!c->up->expiry_checked)
+        check_expiry(c);
     uint64_t us = (uv_hrtime() - c->started_ns) / 1000;
     tunnel_sample_handshake(c->up, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
     if (log_enabled(LOG_DEBUG)) {

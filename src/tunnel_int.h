@@ -31,6 +31,7 @@ struct upstream {
     struct stats stats;
     void *session;                       /* last TLS session, for resumption */
     struct conn *ready;                  /* pre-warmed, verified, unused */
+    int expiry_checked;                  /* the chain's dates were looked at */
     unsigned spares;                     /* pre-warmed: ready or on the way */
     unsigned spare_failures;             /* in a row, for the backoff */
     uv_timer_t spare_timer;              /* backoff before the next spare */
