@@ -1,8 +1,11 @@
 # memtunnel — hand-written GNU make.
 #
 #   make                 build bin/memtunnel (installs missing Debian packages)
-#   make check           unit tests, then integration tests against real memcached
+#   make check           unit tests, integration tests against real memcached,
+#                        then the buildpack (static build, bin/compile, examples)
 #   make demo            a set/get through memtunnel to a TLS memcached it starts
+#   make static          build/static/memtunnel, as the Heroku buildpack builds it
+#   make check-buildpack bin/compile as Heroku runs it, and the examples
 #   make SANITIZE=address,undefined check
 #                        the same under ASan + UBSan, built in its own directory
 #   make V=1             show the commands
@@ -104,6 +107,7 @@ integration: $(PROG) $(MCLOAD) pki deps-test
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
+	$(Q)$(MAKE) --no-print-directory check-buildpack
 
 sanitize:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
@@ -113,5 +117,14 @@ demo: $(PROG) deps-test
 
 clean:
 	rm -rf build bin/memtunnel
+
+# The static build (AES-accelerated wolfSSL from the distribution's signed
+# source package, libuv static) and the Heroku buildpack's tests.
+include buildpack/static.mk
+.PHONY: static static-mirror check-buildpack bench-static
+static: buildpack-static
+static-mirror: buildpack-static-mirror
+check-buildpack: buildpack-check
+bench-static: buildpack-bench
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

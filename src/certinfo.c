@@ -1,14 +1,16 @@
 /*
  * certinfo: the peer's certificate chain as plain data.
  *
- * The chain comes from wolfSSL_get_peer_chain(): the DER of every
- * certificate the server sent, leaf first, kept by the library when it is
- * built with SESSION_CERTS (Debian's is; a static build needs
- * --enable-sessioncerts).  Each certificate is then decoded with wolfCrypt's
- * public wc_InitDecodedCert()/wc_ParseCert(), which, unlike the X509_*
- * functions, need no OpenSSL compatibility layer.  struct DecodedCert is
- * declared in asn.h; its layout follows options.h, which is why options.h
- * comes first and from the same prefix as the library.
+ * The DER of the certificates comes from wolfSSL: the leaf from the peer
+ * certificate it keeps with KEEP_PEER_CERT, the chain from
+ * wolfSSL_get_peer_chain(), which it keeps with SESSION_CERTS (Debian's
+ * build has both; a static build needs --enable-sessioncerts, and
+ * KEEP_PEER_CERT comes with the OpenSSL compatibility layer or
+ * CFLAGS=-DKEEP_PEER_CERT).  Each certificate is then decoded with
+ * wolfCrypt's public wc_InitDecodedCert()/wc_ParseCert(), which, unlike the
+ * X509_* accessors, need no OpenSSL compatibility layer.  struct DecodedCert
+ * is declared in asn.h; its layout follows options.h, which is why
+ * options.h comes first and from the same prefix as the library.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -37,6 +39,17 @@ static void copy_text(char *dst, size_t len, const char *s, size_t n)
     }
     dst[i] = '\0';
 }
+
+/*
+ * wolfSSL keeps the alternative names in certificate order only with the
+ * OpenSSL compatibility layer; otherwise it prepends each one as it parses
+ * them (AddDNSEntryToList in asn.c), and the list comes out reversed.
+ */
+#if defined(OPENSSL_EXTRA) && !defined(WOLFSSL_ALT_NAMES_NO_REV)
+#define SANS_REVERSED 0
+#else
+#define SANS_REVERSED 1
+#endif
 
 /* A DER Time (tag, length, value) as seconds since the epoch. */
 static int der_time(const byte *p, int len, time_t *out)
@@ -96,55 +109,93 @@ int certinfo_parse_der(const unsigned char *der, size_t len,
     }
     copy_text(ci->subject, sizeof ci->subject, dc->subject, sizeof dc->subject);
     copy_text(ci->issuer, sizeof ci->issuer, dc->issuer, sizeof dc->issuer);
+    /* Keep the first CERTINFO_SAN_MAX in certificate order, whichever
+     * way round the list is: count them, then place each by its index. */
+    struct certinfo_san san;
+    size_t total = 0, j = 0;
+    for (const DNS_entry *e = dc->altNames; e != NULL; e = e->next)
+        if (san_text(e, &san) == 0)
+            total++;
     for (const DNS_entry *e = dc->altNames; e != NULL; e = e->next) {
-        struct certinfo_san san;
+        size_t k;
 
         if (san_text(e, &san) < 0)
             continue;
-        if (ci->nsans < CERTINFO_SAN_MAX)
-            ci->sans[ci->nsans++] = san;
-        ci->sans_total++;
+        k = SANS_REVERSED ? total - 1 - j : j;
+        j++;
+        if (k < CERTINFO_SAN_MAX)
+            ci->sans[k] = san;
     }
+    ci->sans_total = total;
+    ci->nsans = total < CERTINFO_SAN_MAX ? total : CERTINFO_SAN_MAX;
 out:
     wc_FreeDecodedCert(dc);
     free(dc);
     return r;
 }
 
-#ifdef SESSION_CERTS
+/*
+ * The leaf comes from the peer certificate wolfSSL keeps with KEEP_PEER_CERT
+ * (set by the OpenSSL compatibility layer, or by -DKEEP_PEER_CERT), because
+ * SESSION_CERTS silently leaves out any certificate of MAX_X509_SIZE (2048)
+ * bytes or more: a leaf with many names would be missing and the
+ * intermediate would pass for it.  The rest of the chain comes from
+ * SESSION_CERTS.  In 5.5.4 wolfSSL_get_peer_certificate returns a copy
+ * (falling back to the first certificate of the session chain), which is
+ * freed here.
+ */
 int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max)
 {
-    WOLFSSL_X509_CHAIN *c = wolfSSL_get_peer_chain(t->ssl);
-    int n = c != NULL ? wolfSSL_get_chain_count(c) : 0;
+    size_t n = 0;
+    int r = 0;
+#ifdef KEEP_PEER_CERT
+    WOLFSSL_X509 *leaf = wolfSSL_get_peer_certificate(t->ssl);
+    const unsigned char *leaf_der = NULL;
+    int leaf_len = 0;
 
-    if (n <= 0)
-        return -ENOTSUP;
-    if ((size_t)n > max)
-        n = (int)max;
-    for (int i = 0; i < n; i++) {
+    if (leaf != NULL)
+        leaf_der = wolfSSL_X509_get_der(leaf, &leaf_len);
+    if (leaf_der != NULL && leaf_len > 0 && max > 0) {
+        if ((r = certinfo_parse_der(leaf_der, (size_t)leaf_len, &chain[0])) < 0)
+            goto out;
+        n = 1;
+    }
+#endif
+#ifdef SESSION_CERTS
+    WOLFSSL_X509_CHAIN *c = wolfSSL_get_peer_chain(t->ssl);
+    int count = c != NULL ? wolfSSL_get_chain_count(c) : 0;
+
+    for (int i = 0; i < count && n < max; i++) {
         const unsigned char *der = wolfSSL_get_chain_cert(c, i);
         int len = wolfSSL_get_chain_length(c, i);
-        int r;
 
-        if (der == NULL || len <= 0)
-            return -EBADMSG;
-        r = certinfo_parse_der(der, (size_t)len, &chain[i]);
-        if (r < 0)
-            return r;
+        if (der == NULL || len <= 0) {
+            r = -EBADMSG;
+            goto out;
+        }
+  #ifdef KEEP_PEER_CERT
+        /* The leaf again, unless it was too large to be kept here. */
+        if (i == 0 && n == 1 && len == leaf_len &&
+            memcmp(der, leaf_der, (size_t)len) == 0)
+            continue;
+  #endif
+        if ((r = certinfo_parse_der(der, (size_t)len, &chain[n])) < 0)
+            goto out;
+        n++;
     }
-    return n;
-}
-#else
-/* Without SESSION_CERTS wolfSSL drops the peer's certificates once they
- * are verified; there is nothing left to describe. */
-int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max)
-{
+#endif
+    r = n > 0 ? (int)n : -ENOTSUP;
+#if defined(KEEP_PEER_CERT) || defined(SESSION_CERTS)
+out:
+#endif
+#ifdef KEEP_PEER_CERT
+    wolfSSL_X509_free(leaf);
+#endif
     (void)t;
     (void)chain;
     (void)max;
-    return -ENOTSUP;
+    return r;
 }
-#endif
 
 long certinfo_days_left(time_t not_after, time_t now)
 {

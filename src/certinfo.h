@@ -45,12 +45,16 @@ struct certinfo {
 };
 
 /*
- * Describe the chain the server presented in the handshake of t, which
- * must have succeeded (so, with verification on, the chain was verified),
- * into chain[0 .. max-1], leaf first.  Certificates past max are left out.
- * Returns how many were written, or:
- *   -ENOTSUP  the TLS library keeps no peer chain (built without
- *             SESSION_CERTS) or was not asked to (no handshake yet)
+ * Describe the chain the server presented in the handshake of t into
+ * chain[0 .. max-1], leaf first; certificates past max are left out.  After
+ * a successful handshake (with verification on) this is the verified
+ * chain; after one that failed verification it is the refused chain, which
+ * is what a diagnosis needs to show.
+ * Without SESSION_CERTS in the TLS library only the leaf is described
+ * (with KEEP_PEER_CERT), and without KEEP_PEER_CERT a leaf of 2048 bytes or
+ * more is missing (see certinfo.c).  Returns how many were written, or:
+ *   -ENOTSUP  nothing to describe: the library keeps neither, or there
+ *             was no handshake yet
  *   -EBADMSG  a certificate could not be parsed
  *   -ENOMEM   out of memory
  */

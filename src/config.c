@@ -264,6 +264,18 @@ static int scan_args(struct args *a, int argc, char *const argv[],
             i++;
             break;
         }
+        /* A switch of `check` alone, with no variable: output format is
+         * the caller's business, not the app's configuration. */
+        if (strncmp(arg, "--json", 6) == 0 &&
+            (arg[6] == '\0' || arg[6] == '=')) {
+            if (!a->check)
+                return fail(err, CONFIG_EX_USAGE, "--json",
+                            "is an option of memtunnel check only");
+            if (arg[6] == '=')
+                return fail(err, CONFIG_EX_USAGE, "--json", "takes no value");
+            cfg->json = 1;
+            continue;
+        }
         /* "-" alone is no option, as for getopt: the command starts. */
         if (arg[0] != '-' || arg[1] == '\0')
             break;

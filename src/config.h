@@ -108,6 +108,8 @@ struct config {
     unsigned stats_interval;          /* seconds, 0 = off */
     unsigned expiry_warn_days;
 
+    int json;                         /* check --json: one JSON document */
+
     /* NULL-terminated, points into argv; NULL unless WRAP or EXEC. */
     char *const *command;
 };

@@ -683,9 +683,9 @@ static void check_expiry(struct conn *c)
                      i == 0 ? "the server's certificate"
                             : "a CA certificate of the server's chain",
                      left, left == 1 ? "" : "s");
-            log_event(LOG_WARN, "certificate-expiring", "upstream",
+            log_event(LOG_WARN, "cert-expiring", "upstream",
                       c->up->name, "subject", chain[i].subject,
-                      "expires", date, "days_left", days, "reason", reason,
+                      "not_after", date, "days_left", days, "reason", reason,
                       NULL);
         }
     }

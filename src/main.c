@@ -11,7 +11,9 @@
 #include <uv.h>
 #include <wolfssl/options.h>
 #include <wolfssl/version.h>
+#include <wolfssl/wolfcrypt/cpuid.h>
 
+#include "check_mode.h"
 #include "child.h"
 #include "childenv.h"
 #include "config.h"
@@ -31,6 +33,7 @@ extern char **environ;
 static const char usage[] =
 "usage: memtunnel [OPTIONS] [--] COMMAND [ARG...]   wrap COMMAND\n"
 "       memtunnel [OPTIONS]                         tunnel only, until Ctrl-C\n"
+"       memtunnel check [OPTIONS] [--json]          diagnose every upstream\n"
 "       memtunnel --help | --version\n"
 "\n"
 "Opens one local plaintext listener per memcached node and tunnels each\n"
@@ -63,6 +66,7 @@ static const char usage[] =
 "  --grace S             after a fatal tunnel error, SIGTERM to SIGKILL delay\n"
 "                        for the command [MEMTUNNEL_GRACE], default 25\n"
 "  --log-level L         error, warn, info or debug [MEMTUNNEL_LOG_LEVEL]\n"
+"  --json                check only: print one JSON document\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "\n"
@@ -72,8 +76,27 @@ static const char usage[] =
 "\n"
 "In tunnel-only mode memtunnel prints MEMCACHE_SERVERS=... on stdout once it\n"
 "listens.  Exit codes: the command's (wrapper mode), 128+S when it was killed\n"
-"by signal S, 126/127 when it cannot be run, 64 usage, 70 tunnel failure,\n"
-"78 configuration.\n";
+"by signal S, 126/127 when it cannot be run, 64 usage, 69 check found an\n"
+"upstream failing, 70 tunnel failure, 78 configuration.\n"
+"\n"
+"memtunnel check connects to every upstream as the tunnel would and prints\n"
+"the address, times, TLS version and suite, session resumption, the\n"
+"certificate chain, the verdict with what to set when it fails, and a\n"
+"memcache round trip (a SASL login with MEMCACHIER_USERNAME/_PASSWORD,\n"
+"MEMCACHEDCLOUD_USERNAME/_PASSWORD or MEMCACHE_USERNAME/_PASSWORD when set).\n";
+
+/* Which AES the linked wolfSSL uses: Debian's library has no AES-NI code
+ * (~30x slower AES-GCM); the buildpack's static build does. */
+static const char *aes_impl(void)
+{
+#if defined(WOLFSSL_AESNI)
+    return IS_INTEL_AESNI(cpuid_get_flags()) ? "AES-NI" : "AES in software";
+#elif defined(WOLFSSL_ARMASM)
+    return "ARMv8 crypto extensions";
+#else
+    return "AES in software";
+#endif
+}
 
 static void report(const struct config_error *err)
 {
@@ -342,8 +365,8 @@ int main(int argc, char *argv[])
         config_free(&cfg);
         return 0;
     case CONFIG_MODE_VERSION:
-        printf("memtunnel %s (wolfSSL %s, libuv %s)\n", MEMTUNNEL_VERSION,
-               LIBWOLFSSL_VERSION_STRING, uv_version_string());
+        printf("memtunnel %s (wolfSSL %s, %s; libuv %s)\n", MEMTUNNEL_VERSION,
+               LIBWOLFSSL_VERSION_STRING, aes_impl(), uv_version_string());
         config_free(&cfg);
         return 0;
     case CONFIG_MODE_EXEC: {
@@ -355,12 +378,8 @@ int main(int argc, char *argv[])
     }
     case CONFIG_MODE_TUNNEL:
     case CONFIG_MODE_WRAP:
-        break;
     case CONFIG_MODE_CHECK:
-        log_event(LOG_ERROR, "usage-error", "reason",
-                  "memtunnel check is not available in this build", NULL);
-        config_free(&cfg);
-        return CONFIG_EX_USAGE;
+        break;
     }
     log_set_level((enum log_level)cfg.log_level);
 
@@ -380,7 +399,10 @@ int main(int argc, char *argv[])
             log_event(LOG_WARN, "verify-disabled", "reason", "--verify none: "
                       "upstream certificates are not checked; anyone on the "
                       "path can read and change the traffic", NULL);
-        status = run(&cfg, tls, environ);
+        if (cfg.mode == CONFIG_MODE_CHECK)
+            status = check_run(&cfg, tls, cfg.json, stdout);
+        else
+            status = run(&cfg, tls, environ);
         tls_ctx_free(tls);
     }
     tls_global_cleanup();

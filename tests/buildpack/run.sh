@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The buildpack as Heroku runs it: bin/detect, bin/compile into a temporary
-# BUILD_DIR/CACHE_DIR/ENV_DIR (as a non-root user, in an environment holding
-# only what a build has), a second compile with the same cache, bin/release,
-# the app's Procfile command in a fresh shell that sources .profile.d, the
-# refusal to overwrite files of the app, and builds from a local source
+# The buildpack as Heroku runs it: bin/detect, bin/release, the deb-src list
+# derived from Heroku's and Debian's apt source files, bin/compile into a
+# temporary BUILD_DIR/CACHE_DIR/ENV_DIR (as a non-root user, in an
+# environment holding only what a build has), a second compile with the same
+# cache, the app's Procfile command in a fresh shell that sources .profile.d,
+# the refusal to overwrite files of the app, and builds from a local source
 # mirror, intact and corrupted.
 #
 #   tests/buildpack/run.sh
@@ -143,6 +144,146 @@ release_ok() {
 	[[ $out == "$want" ]] || { printf 'printed:\n%s\n' "$out"; return 1; }
 }
 check "bin/release prints YAML with no add-ons and no default process types" release_ok
+
+# ---------------------------------------------------------------- apt sources
+
+# sources_case NAME CODENAME: --print-sources over the fixture files in
+# $T/src-NAME (sources.list, sources.list.d/), compared with
+# $T/src-NAME/want.
+sources_case() {
+	local dir=$T/src-$1 got
+	printf 'ID=test\nVERSION_ID=0\nVERSION_CODENAME=%s\n' "$2" >"$dir/os-release"
+	printf 'Dir::Etc::sourcelist "%s";\nDir::Etc::sourceparts "%s";\n' \
+		"$dir/sources.list" "$dir/sources.list.d" >"$dir/apt.conf"
+	got=$(APT_CONFIG=$dir/apt.conf MEMTUNNEL_OS_RELEASE=$dir/os-release \
+		"$root/buildpack/build-static.sh" --print-sources --cache "$dir/cache" --work "$dir/work") || return 1
+	diff -u "$dir/want" <(printf '%s\n' "$got")
+}
+
+# heroku-22 (Ubuntu 22.04): one-line sources.list, a pocket's components
+# spread over several lines, backports and a third-party repository left out.
+mkdir -p "$T/src-h22/sources.list.d"
+cat >"$T/src-h22/sources.list" <<'EOF'
+# See http://help.ubuntu.com/community/UpgradeNotes for how to upgrade to
+deb http://archive.ubuntu.com/ubuntu/ jammy main restricted
+# deb-src http://archive.ubuntu.com/ubuntu/ jammy main restricted
+deb http://archive.ubuntu.com/ubuntu/ jammy-updates main restricted
+deb http://archive.ubuntu.com/ubuntu/ jammy universe
+deb http://archive.ubuntu.com/ubuntu/ jammy-updates universe
+deb http://archive.ubuntu.com/ubuntu/ jammy-backports main restricted universe multiverse
+deb http://security.ubuntu.com/ubuntu/ jammy-security main restricted
+deb http://security.ubuntu.com/ubuntu/ jammy-security universe
+EOF
+cat >"$T/src-h22/sources.list.d/pgdg.list" <<'EOF'
+deb [arch=amd64 signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] http://apt.postgresql.org/pub/repos/apt jammy-pgdg main
+EOF
+cat >"$T/src-h22/want" <<'EOF'
+Types: deb-src
+URIs: http://archive.ubuntu.com/ubuntu/
+Suites: jammy
+Components: main restricted universe
+
+Types: deb-src
+URIs: http://archive.ubuntu.com/ubuntu/
+Suites: jammy-updates
+Components: main restricted universe
+
+Types: deb-src
+URIs: http://security.ubuntu.com/ubuntu/
+Suites: jammy-security
+Components: main restricted universe
+EOF
+check "apt sources: Ubuntu's one-line sources.list (heroku-22) gives its three pockets" sources_case h22 jammy
+
+# heroku-24 (Ubuntu 24.04): deb822 ubuntu.sources with several suites per
+# stanza, Signed-By kept; a third-party .sources, a disabled stanza, a
+# one-line entry with options and a file apt ignores.
+mkdir -p "$T/src-h24/sources.list.d"
+cat >"$T/src-h24/sources.list.d/ubuntu.sources" <<'EOF'
+Types: deb
+URIs: http://archive.ubuntu.com/ubuntu/
+Suites: noble noble-updates noble-backports
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+## Ubuntu security updates.
+Types: deb
+URIs: http://security.ubuntu.com/ubuntu/
+Suites: noble-security
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+EOF
+cat >"$T/src-h24/sources.list.d/pgdg.sources" <<'EOF'
+Types: deb
+URIs: https://apt.postgresql.org/pub/repos/apt
+Suites: noble-pgdg
+Components: main
+Signed-By: /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc
+EOF
+cat >"$T/src-h24/sources.list.d/off.sources" <<'EOF'
+Enabled: no
+Types: deb
+URIs: http://mirror.example/ubuntu
+Suites: noble
+Components: main
+EOF
+cat >"$T/src-h24/sources.list.d/extra.list" <<'EOF'
+deb [ arch=amd64,arm64 signed-by=/etc/apt/keyrings/extra.gpg ] http://extra.example/ubuntu noble-security main
+EOF
+echo 'deb http://old.example/ubuntu noble main' >"$T/src-h24/sources.list.d/old.list.save"
+cat >"$T/src-h24/want" <<'EOF'
+Types: deb-src
+URIs: http://extra.example/ubuntu/
+Suites: noble-security
+Components: main
+Signed-By: /etc/apt/keyrings/extra.gpg
+
+Types: deb-src
+URIs: http://archive.ubuntu.com/ubuntu/
+Suites: noble
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://archive.ubuntu.com/ubuntu/
+Suites: noble-updates
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://security.ubuntu.com/ubuntu/
+Suites: noble-security
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+EOF
+check "apt sources: deb822 (heroku-24), options, disabled and third-party entries" sources_case h24 noble
+
+# Debian with the key inline in Signed-By: the key block is kept as it is.
+mkdir -p "$T/src-inline/sources.list.d"
+cat >"$T/src-inline/sources.list.d/debian.sources" <<'EOF'
+Types: deb deb-src
+# a comment inside the stanza
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By:
+ -----BEGIN PGP PUBLIC KEY BLOCK-----
+ .
+ mDMEZexample
+ -----END PGP PUBLIC KEY BLOCK-----
+EOF
+cat >"$T/src-inline/want" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian/
+Suites: bookworm
+Components: main
+Signed-By:
+ -----BEGIN PGP PUBLIC KEY BLOCK-----
+ .
+ mDMEZexample
+ -----END PGP PUBLIC KEY BLOCK-----
+EOF
+check "apt sources: an inline Signed-By key block is carried over" sources_case inline bookworm
 
 # ---------------------------------------------------------------- first compile
 
@@ -363,8 +504,10 @@ check "a mirror without SHA256SUMS stops the build, naming the missing list" spo
 
 spoil_extra() {
 	local d dir
-	d=$(bad_mirror extra) && dir=$(dirname "$(mirror_file "$d" 'wolfssl_*.dsc')") &&
-		echo "not from the archive" >"$dir/extra.patch" || return 1
+	local dsc
+	d=$(bad_mirror extra) && dsc=$(mirror_file "$d" 'wolfssl_*.dsc') || return 1
+	dir=$(dirname "$dsc")
+	echo "not from the archive" >"$dir/extra.patch"
 	spoiled extra "$d" "not listed in .*SHA256SUMS: $dir/extra\\.patch"
 }
 check "a file the mirror's SHA256SUMS does not list stops the build, naming it" spoil_extra

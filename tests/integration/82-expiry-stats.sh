@@ -21,21 +21,21 @@ start_memtunnel MT --servers "localhost:$SOON3_PORT,localhost:$SOON30_PORT" \
 read -r p3 p30 <<<"$MT_PORTS"
 mcload --port "$p3" setget >/dev/null || fail "set/get through the 3-day server"
 mcload --port "$p30" setget >/dev/null || fail "set/get through the 30-day server"
-wait_log "$T/MT.log" "at=certificate-expiring upstream=localhost:$SOON3_PORT " 5 ||
+wait_log "$T/MT.log" "at=cert-expiring upstream=localhost:$SOON3_PORT " 5 ||
 	fail "a warn line for the certificate that expires in 3 days"
-line=$(grep "at=certificate-expiring upstream=localhost:$SOON3_PORT " "$T/MT.log")
+line=$(grep "at=cert-expiring upstream=localhost:$SOON3_PORT " "$T/MT.log")
 assert_match "$line" "level=warn " "the expiry line is a warning"
-assert_match "$line" "expires=$expires3 " "it carries the certificate's date ($expires3)"
+assert_match "$line" "not_after=$expires3 " "it carries the certificate's date ($expires3)"
 assert_match "$line" "days_left=2 " "and the whole days left"
-assert_eq 1 "$(count_log "$T/MT.log" 'at=certificate-expiring')" "exactly one expiry line: none for the 30-day certificate"
+assert_eq 1 "$(count_log "$T/MT.log" 'at=cert-expiring')" "exactly one expiry line: none for the 30-day certificate"
 mcload --port "$p3" setget >/dev/null || fail "a second set/get"
-assert_eq 1 "$(count_log "$T/MT.log" 'at=certificate-expiring')" "and only at the first connection"
+assert_eq 1 "$(count_log "$T/MT.log" 'at=cert-expiring')" "and only at the first connection"
 stop_memtunnel MT
 
 MEMTUNNEL_EXPIRY_WARN_DAYS=40 start_memtunnel MT40 --servers "localhost:$SOON30_PORT" \
 	--listen 127.0.0.1:0 --ca "$PKI/ca.crt"
 mcload --port "$MT40_PORT" setget >/dev/null || fail "set/get through the 30-day server"
-wait_log "$T/MT40.log" "at=certificate-expiring upstream=localhost:$SOON30_PORT .*days_left=29 " 5 ||
+wait_log "$T/MT40.log" "at=cert-expiring upstream=localhost:$SOON30_PORT .*days_left=29 " 5 ||
 	fail "MEMTUNNEL_EXPIRY_WARN_DAYS=40: the 30-day certificate warns"
 ok "MEMTUNNEL_EXPIRY_WARN_DAYS=40: the 30-day certificate warns"
 stop_memtunnel MT40

@@ -10,6 +10,7 @@ int main(void)
     SRunner *sr = srunner_create(buf_suite());
     srunner_add_suite(sr, child_suite());
     srunner_add_suite(sr, childenv_suite());
+    srunner_add_suite(sr, certinfo_suite());
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, logfmt_suite());
     srunner_add_suite(sr, stats_suite());

@@ -7,6 +7,7 @@
 Suite *buf_suite(void);
 Suite *child_suite(void);
 Suite *childenv_suite(void);
+Suite *certinfo_suite(void);
 Suite *config_suite(void);
 Suite *logfmt_suite(void);
 Suite *stats_suite(void);

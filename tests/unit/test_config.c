@@ -315,6 +315,9 @@ static const struct {
       "more than once" },
     { A("--grace=1", "--grace", "2"), E(SRV), 64, "--grace", "more than once" },
     { A("check", "app"), E(SRV), 64, "check", "\"app\"" },
+    { A("--json"), E(SRV), 64, "--json", "check only" },
+    { A("--servers", "a", "--json", "app"), NONE, 64, "--json", "check only" },
+    { A("check", "--json=yes"), E(SRV), 64, "--json", "no value" },
     { A("check", "--servers", "a", "--", "app"), NONE, 64, "check", "command" },
     { A("--servers", "a", "--vars", "A"), E("A=b"), 64, "--vars",
       "--servers" },
@@ -752,6 +755,7 @@ START_TEST(test_check_mode)
 {
     static const char *const a1[] = { "check", NULL };
     static const char *const a2[] = { "check", "--servers", "a,b", "--", NULL };
+    static const char *const a3[] = { "check", "--json", "--servers", "x", NULL };
     static const char *const e1[] = { SRV, NULL };
     static const char *const e2[] = {
         "MEMTUNNEL_ENABLED=false", "MEMTUNNEL_ACTIVE=1", NULL
@@ -763,6 +767,14 @@ START_TEST(test_check_mode)
     ck_assert_int_eq(cfg.mode, CONFIG_MODE_CHECK);
     ck_assert_ptr_null(cfg.command);
     ck_assert_uint_eq(cfg.nservers, 1);
+    ck_assert_int_eq(cfg.json, 0);
+    config_free(&cfg);
+
+    parse_ok(&cfg, &c, a3, e1);
+    ck_assert_int_eq(cfg.mode, CONFIG_MODE_CHECK);
+    ck_assert_int_eq(cfg.json, 1);
+    ck_assert_uint_eq(cfg.nservers, 1);
+    ck_assert_str_eq(cfg.servers[0].host, "x");
     config_free(&cfg);
 
     /* Disabled or nested, check still checks. */
