@@ -161,6 +161,7 @@ static void unref(struct conn *c)
     buf_free(&c->client_inflight);
     uv_freeaddrinfo(c->addrs);
     free(c);
+    tunnel_conn_count(t, -1);
     if (t->draining && t->conns == NULL)
         tunnel_drained(t);
 }
@@ -860,6 +861,7 @@ static struct conn *conn_new(struct upstream *up)
     if (t->conns)
         t->conns->prev = c;
     t->conns = c;
+    tunnel_conn_count(t, +1);
     uv_timer_init(t->loop, &c->timer);
     c->timer.data = c;
     c->pending = 1;

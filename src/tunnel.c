@@ -5,9 +5,15 @@
  */
 #include "tunnel.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "log.h"
@@ -90,6 +96,53 @@ void tunnel_spare_gone(struct upstream *up, int ready)
     uv_timer_start(&up->spare_timer, on_spare_timer, ms, 0);
 }
 
+/*
+ * Out of descriptors, the waiting connections cannot be accepted, and the
+ * listener stays readable: the loop would spin.  Like libuv's own trick
+ * (which needs a descriptor reserved when the loop was made), give up the
+ * one descriptor kept for this, accept and close what waits, and take it
+ * back.  Those clients see their connection closed instead of hanging.
+ */
+static unsigned shed(struct tunnel *t, struct upstream *up)
+{
+    uv_os_fd_t lfd;
+    unsigned n = 0;
+    int fd;
+
+    if (uv_fileno((uv_handle_t *)&up->listener, &lfd) < 0)
+        return 0;
+    if (t->reserve_fd >= 0)
+        close(t->reserve_fd);
+    while (n < 10000 && (fd = accept(lfd, NULL, NULL)) >= 0) {
+        close(fd);
+        n++;
+    }
+    t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return n;
+}
+
+/* At most one accept-failed line a second per listener, with a count. */
+static void log_accept_failed(struct upstream *up, int status, unsigned shed)
+{
+    uint64_t now = uv_now(up->tunnel->loop);
+    up->accept_failures++;
+    up->shed += shed;
+    if (up->accept_logged && now - up->accept_logged < 1000)
+        return;
+    char failures[24], closed[24];
+    snprintf(failures, sizeof failures, "%u", up->accept_failures);
+    snprintf(closed, sizeof closed, "%u", up->shed);
+    log_event(LOG_WARN, "accept-failed", "local", up->local,
+              "reason", uv_strerror(status), "times", failures,
+              "closed_unserved", closed,
+              "hint", status == UV_EMFILE || status == UV_ENFILE
+                      ? "out of file descriptors: raise the limit (ulimit -n)"
+                      : NULL, NULL);
+    up->accept_logged = now;
+    up->accept_failures = 0;
+    up->shed = 0;
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct upstream *up = listener->data;
@@ -97,10 +150,13 @@ static void on_accept(uv_stream_t *listener, int status)
     if (status < 0) {
         /* Out of descriptors or memory passes; anything else means the
          * listener is broken, and the app would lose its cache for good. */
-        if (status == UV_EMFILE || status == UV_ENFILE || status == UV_ENOMEM
-            || status == UV_ENOBUFS || status == UV_ECONNABORTED) {
-            log_event(LOG_WARN, "accept-failed", "local", up->local,
-                      "reason", uv_strerror(status), NULL);
+        if (status == UV_EMFILE || status == UV_ENFILE) {
+            log_accept_failed(up, status, shed(up->tunnel, up));
+            return;
+        }
+        if (status == UV_ENOMEM || status == UV_ENOBUFS
+            || status == UV_ECONNABORTED) {
+            log_accept_failed(up, status, 0);
             return;
         }
         tunnel_fatal(up->tunnel, uv_strerror(status));
@@ -123,6 +179,7 @@ struct tunnel *tunnel_new(uv_loop_t *loop, const struct config *cfg,
     t->loop = loop;
     t->cfg = cfg;
     t->rng = (uint32_t)uv_hrtime() | 1;
+    t->reserve_fd = -1;
     t->tls = tls;
     t->nups = cfg->nservers;
     for (size_t i = 0; i < t->nups; i++) {
@@ -221,6 +278,7 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
             return r;
         }
     }
+    t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (!cfg->listen_loopback)
         log_event(LOG_WARN, "listening-publicly", "local", t->ups[0].local,
                   "reason", "--listen is not a loopback address: anyone who can "
@@ -281,6 +339,25 @@ static void on_drain_timer(uv_timer_t *timer)
     conn_close_all(timer->data, 1);
 }
 
+/*
+ * glibc keeps freed memory in its heaps; after a burst of connections that
+ * would leave memtunnel's RSS at the peak for good.  When the connections
+ * fall back to (near) none, hand the free memory back.
+ */
+void tunnel_conn_count(struct tunnel *t, int delta)
+{
+    t->nconns += delta;
+    if (t->nconns > t->peak)
+        t->peak = t->nconns;
+    size_t idle = t->nups * t->cfg->prewarm;
+    if (delta < 0 && t->nconns <= idle && t->peak >= idle + 64) {
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        t->peak = t->nconns;
+    }
+}
+
 void tunnel_drained(struct tunnel *t)
 {
     uv_close((uv_handle_t *)&t->drain_timer, NULL);
@@ -318,6 +395,8 @@ void tunnel_free(struct tunnel *t)
         log_stats(t);
     for (size_t i = 0; i < t->nups; i++)
         tlsconn_session_free(t->ups[i].session);
+    if (t->reserve_fd >= 0)
+        close(t->reserve_fd);
     free(t->ups);
     free(t);
 }

@@ -32,6 +32,8 @@ struct upstream {
     void *session;                       /* last TLS session, for resumption */
     struct conn *ready;                  /* pre-warmed, verified, unused */
     int expiry_checked;                  /* the chain's dates were looked at */
+    uint64_t accept_logged;              /* loop time of the last such line */
+    unsigned accept_failures, shed;      /* since that line */
     unsigned spares;                     /* pre-warmed: ready or on the way */
     unsigned spare_failures;             /* in a row, for the backoff */
     uv_timer_t spare_timer;              /* backoff before the next spare */
@@ -56,6 +58,8 @@ struct tunnel {
     int stats_on;
     int spares_on;                       /* the upstreams' spare timers exist */
     uint32_t rng;                        /* xorshift state, for sampling */
+    int reserve_fd;                      /* given up to shed when out of fds */
+    size_t nconns, peak;                 /* connections now, and the peak */
     char rbuf[IO_CHUNK];                 /* socket reads, consumed in read_cb */
     char pbuf[IO_CHUNK];                 /* decrypted plaintext, likewise */
 };
@@ -76,6 +80,9 @@ void conn_close_all(struct tunnel *t, int all);
 
 /* Record a completed connect + handshake of `us` microseconds. */
 void tunnel_sample_handshake(struct upstream *up, uint32_t us);
+
+/* conn.c reports every connection made (+1) and freed (-1). */
+void tunnel_conn_count(struct tunnel *t, int delta);
 
 /* conn.c calls this when it freed the last connection of a draining
  * tunnel. */
