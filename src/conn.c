@@ -530,16 +530,25 @@ static void keep_session(struct conn *c)
 static void pump_down(struct conn *c)
 {
     struct tunnel *t = c->up->tunnel;
+    size_t have = 0;    /* decrypted into pbuf, not delivered yet */
 
+    /* Records are gathered into pbuf and written to the client together:
+     * a server that answers a pipeline with one record per reply would
+     * otherwise cost one write(2) per reply. */
     while (!c->closing && !c->upstream_done) {
-        if (queued_down(c) >= HIGH_WATER) {
+        if (queued_down(c) + have >= HIGH_WATER) {
             if (c->upstream_reading) {
                 uv_read_stop((uv_stream_t *)&c->upstream);
                 c->upstream_reading = 0;
             }
             break;
         }
-        ssize_t n = tlsconn_read(&c->tls, t->pbuf, sizeof t->pbuf);
+        if (have == sizeof t->pbuf) {
+            deliver(c, t->pbuf, have);
+            have = 0;
+            continue;
+        }
+        ssize_t n = tlsconn_read(&c->tls, t->pbuf + have, sizeof t->pbuf - have);
         if (n > 0 && c->spare) {
             conn_close(c, LOG_DEBUG, "spare-closed", "the server sent data unasked");
             return;
@@ -547,8 +556,14 @@ static void pump_down(struct conn *c)
         if (n > 0) {
             if (!c->session_kept)
                 keep_session(c);
-            deliver(c, t->pbuf, (size_t)n);
+            have += (size_t)n;
             continue;
+        }
+        if (have > 0) {
+            deliver(c, t->pbuf, have);
+            have = 0;
+            if (c->closing)
+                return;
         }
         if (n == TLSCONN_AGAIN)
             break;
@@ -573,6 +588,8 @@ static void pump_down(struct conn *c)
                   n == TLSCONN_CLOSED ? "upstream-closed" : "upstream-truncated",
                   "upstream", c->up->name, NULL);
     }
+    if (have > 0 && !c->closing)
+        deliver(c, t->pbuf, have);
     flush_upstream(c);
     maybe_finish(c);
 }

@@ -1,0 +1,29 @@
+# The benchmark: memtunnel beside stunnel, haproxy and nginx in one run.
+# Included by the top-level Makefile (after PROG, WARN, HARDEN, Q and say).
+#
+#   make bench                        measure build/static/memtunnel when it
+#                                     exists, else bin/memtunnel (built first)
+#   make bench BENCH_MEMTUNNEL=PATH   measure any memtunnel binary
+#   make bench BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_WORKLOADS="a e f" ...
+#                                     see tests/bench/bench.sh for all settings
+#
+# Results: build/bench/results.md (tables) and results.tsv (every round).
+
+MCBENCH := build/bench/mcbench
+BENCH_STATIC := build/static/memtunnel
+BENCH_MEMTUNNEL ?= $(if $(wildcard $(BENCH_STATIC)),$(BENCH_STATIC),$(PROG))
+
+# The load generator is always optimised, whatever CFLAGS say.
+$(MCBENCH): tests/bench/mcbench.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(HARDEN) -O2 -g -pthread -o $@ $< $(LDHARDEN)
+
+.PHONY: bench
+# bin/memtunnel is rebuilt when it is stale; another binary is taken as it is
+# (bench.sh warns when src/ is newer than it).
+ifeq ($(BENCH_MEMTUNNEL),$(PROG))
+bench: $(PROG)
+endif
+bench: $(MCBENCH)
+	$(Q)MEMTUNNEL=$(abspath $(BENCH_MEMTUNNEL)) MCBENCH=$(abspath $(MCBENCH)) tests/bench/bench.sh

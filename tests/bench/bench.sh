@@ -1,0 +1,659 @@
+#!/usr/bin/env bash
+# memtunnel's benchmark (`make bench`): memtunnel beside stunnel, haproxy and
+# nginx, against one real memcached with TLS, in one invocation.
+#
+#   tests/bench/bench.sh
+#
+# It starts memcached 1.6.18 -Z on loopback (TLS 1.3 only, an RSA-2048
+# certificate; a second one with an EC P-256 certificate for the churn row
+# "e-ec"), then every tunnel in front of it, each verifying the chain and
+# the host name "localhost" (proved first: each must refuse a server whose
+# certificate names another host, and one from an unknown CA), then runs
+# the workloads interleaved over rounds — per round, per workload, every
+# target in turn, the order rotating from round to round — and reports the
+# medians. The load generator (mcbench.c) checks every reply byte for byte;
+# any mismatch, error, stall or failed check stops the run with status 1.
+#
+# Targets: direct (memcached's plaintext port: the physical limit),
+# memtunnel, stunnel (client mode), haproxy (tcp mode), nginx (stream).
+#
+# Workloads:
+#   a     1 connection, one request at a time, 100-byte values, 90% gets
+#   b     50 connections, one request at a time each (as a)
+#   c     8 connections x 32 pipelined gets, 100-byte values
+#   cbin  as c in the binary protocol (not run by default)
+#   d     4 connections, one request at a time, 100 KiB values, 90% gets
+#   e     a new connection per request (connect, one get, close), 200 per
+#         second: time from connect to the whole reply; RSA-2048 server
+#         certificate. Paced as an application that opens a connection per
+#         web request would be, so a tunnel with spare connections has the
+#         time to replace them.
+#   e-ec  as e against the EC P-256 server
+#   e-max as e, each connection as soon as the previous one closed: how
+#         many new connections per second a tunnel sustains (not run by
+#         default)
+#   f     1000 idle connections held open: the tunnel's RSS growth per
+#         connection (all its processes: nginx's master and worker), in a
+#         fresh instance of the tunnel
+# Keys are stored through memcached's plaintext port before each run; the
+# run warms up (verified, unmeasured), then measures. Beside the latency and
+# throughput, each run records the CPU time the tunnel, memcached and the
+# load generator spent per operation (/proc in 10 ms ticks, and the
+# generator's own clock; warm-up included), which a busy machine disturbs
+# far less than it disturbs the rates.
+#
+# Pipelined sets are left out on purpose: memcached 1.6.18's TLS leaves a
+# pipelined request unprocessed when it shares a TLS record with the end of
+# the previous set's value, so pipelines of sets stall through any TLS
+# client. Workload c stores its keys one set at a time and then pipelines
+# gets only (a get carries no value); mcbench fails on any stall.
+#
+# Settings (environment; make passes them through):
+#   MEMTUNNEL        the binary to measure (default build/static/memtunnel
+#                    when it exists, else bin/memtunnel)
+#   MCBENCH          the load generator (build/bench/mcbench)
+#   BENCH_ROUNDS     rounds (3)         BENCH_SECONDS  measured s per run (2)
+#   BENCH_WARMUP     warm-up s (0.3)    BENCH_IDLE_CONNS  for f (1000)
+#   BENCH_WORKLOADS  ("a b c d e e-ec f"; also cbin, e-max)
+#   BENCH_CHURN_RATE new connections per second in e and e-ec (200)
+#   BENCH_TARGETS    ("direct memtunnel stunnel haproxy nginx")
+#   BENCH_MC_THREADS memcached -t (2)
+#   BENCH_OUT        where results.md and results.tsv go (build/bench)
+#   BENCH_STRICT=1   exit 2 when memtunnel misses an acceptance target
+#   BENCH_KEEP=1     keep the temporary directory (logs, configurations)
+
+# Functions called through traps and wait_for are not unreachable.
+# shellcheck disable=SC2317
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+if [[ -z ${MEMTUNNEL:-} ]]; then
+	if [[ -x $root/build/static/memtunnel ]]; then
+		MEMTUNNEL=$root/build/static/memtunnel
+	else
+		MEMTUNNEL=$root/bin/memtunnel
+	fi
+fi
+MCBENCH=${MCBENCH:-$root/build/bench/mcbench}
+rounds=${BENCH_ROUNDS:-3}
+seconds=${BENCH_SECONDS:-2}
+warmup=${BENCH_WARMUP:-0.3}
+idle_conns=${BENCH_IDLE_CONNS:-1000}
+churn_rate=${BENCH_CHURN_RATE:-200}
+workloads=${BENCH_WORKLOADS:-a b c d e e-ec f}
+targets=${BENCH_TARGETS:-direct memtunnel stunnel haproxy nginx}
+mc_threads=${BENCH_MC_THREADS:-2}
+out_dir=${BENCH_OUT:-$root/build/bench}
+stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
+py=/usr/bin/python3
+
+say() { printf '==> %s\n' "$*"; }
+detail() { printf '    %s\n' "$@"; }
+
+# die MESSAGE [LOG...]: one clear line, the tail of each log, exit 1.
+die() {
+	printf 'bench: %s\n' "$1" >&2
+	shift
+	local f
+	for f in "$@"; do
+		[[ -s $f ]] || continue
+		printf -- '--- %s (last 20 lines)\n' "${f##*/}" >&2
+		tail -n 20 "$f" >&2
+	done
+	exit 1
+}
+
+# ---------------------------------------------------------------- input
+
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
+[[ $idle_conns =~ ^[1-9][0-9]*$ ]] || die "BENCH_IDLE_CONNS must be a positive integer, not '$idle_conns'"
+[[ $mc_threads =~ ^[1-9][0-9]*$ ]] || die "BENCH_MC_THREADS must be a positive integer, not '$mc_threads'"
+[[ $seconds =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_SECONDS must be a number, not '$seconds'"
+[[ $warmup =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_WARMUP must be a number, not '$warmup'"
+[[ $churn_rate =~ ^[1-9][0-9]*$ ]] || die "BENCH_CHURN_RATE must be a positive integer, not '$churn_rate'"
+for w in $workloads; do
+	case $w in
+	a | b | c | cbin | d | e | e-ec | e-max | f) ;;
+	*) die "BENCH_WORKLOADS: unknown workload '$w' (a b c cbin d e e-ec e-max f)" ;;
+	esac
+done
+for t in $targets; do
+	case $t in
+	direct | memtunnel | stunnel | haproxy | nginx) ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (direct memtunnel stunnel haproxy nginx)" ;;
+	esac
+done
+[[ " $targets " == *" direct "* ]] || die "BENCH_TARGETS must include direct (the baseline)"
+
+# ---------------------------------------------------------------- packages
+
+need_pkgs=(memcached openssl stunnel4 haproxy nginx libnginx-mod-stream procps python3)
+missing=()
+for p in "${need_pkgs[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) || status=
+	[[ $status == installed ]] || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+	if [[ $(id -u) -ne 0 ]]; then
+		die "missing Debian packages: ${missing[*]}; install them with:
+  sudo apt-get install -y --no-install-recommends ${missing[*]}"
+	fi
+	say "Installing ${missing[*]}"
+	# The packaged services must not start (policy-rc.d usually sees to
+	# that in containers); the benchmark starts its own instances.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
+		die "apt-get install ${missing[*]} failed"
+fi
+[[ -f $stream_module ]] || die "$stream_module is missing (apt-get install libnginx-mod-stream)"
+[[ -x $MEMTUNNEL ]] || die "memtunnel binary $MEMTUNNEL is missing (make, or MEMTUNNEL=path)"
+[[ -x $MCBENCH ]] || die "load generator $MCBENCH is missing (make bench builds it)"
+
+# ---------------------------------------------------------------- processes
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/memtunnel-bench.XXXXXX")
+pids=()  # every process started here and still running
+
+# running PID: it exists and is not a zombie.
+running() {
+	local s
+	s=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $s && $s != Z && $s != X ]]
+}
+
+# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reap it.
+stop_pid() {
+	local pid=$1 i
+	if running "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			running "$pid" || break
+			sleep 0.05
+		done
+		running "$pid" && kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null || true
+	local keep=() p
+	for p in "${pids[@]}"; do
+		[[ $p == "$pid" ]] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
+}
+
+cleanup() {
+	local status=$? pid
+	set +e
+	trap - EXIT INT TERM
+	for pid in "${pids[@]}"; do
+		running "$pid" && kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${pids[@]}"; do
+		stop_pid "$pid"
+	done
+	if [[ -n ${BENCH_KEEP:-} || $status -ne 0 && $status -ne 2 ]]; then
+		echo "bench: logs and configurations kept in $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+# A command that fails outside the checks above still says where.
+trap 'echo "bench: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# bg NAME CMD...: start CMD in the background, stdout NAME.out, stderr
+# NAME.log, stdin /dev/null; sets bg_pid.
+bg() {
+	local name=$1
+	shift
+	"$@" </dev/null >"$T/$name.out" 2>"$T/$name.log" &
+	bg_pid=$!
+	pids+=("$bg_pid")
+}
+
+# wait_for SECONDS CMD...: poll CMD every 20 ms, at most SECONDS.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS <= end)) || return 1
+		sleep 0.02
+	done
+}
+
+# mc_version PORT: a text "version" through PORT gets "VERSION x".
+mc_version() {
+	local fd line
+	{ exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+	{ printf 'version\r\n' >&"$fd"; } 2>/dev/null || { exec {fd}>&-; return 1; }
+	IFS= read -r -t 5 line <&"$fd" || line=
+	exec {fd}>&-
+	[[ $line == VERSION\ * ]]
+}
+
+# pick_ports N: N distinct ports free on 127.0.0.1, below the ephemeral
+# range so the churn workloads' own client ports never collide with them.
+pick_ports() {
+	"$py" - "$1" <<'EOF'
+import random, socket, sys
+n, got = int(sys.argv[1]), []
+while len(got) < n:
+    p = random.randrange(20000, 32000)
+    if p in got:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        got.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(map(str, got)))
+EOF
+}
+
+# ---------------------------------------------------------------- machine
+
+# Connection counts need descriptors: memtunnel, stunnel, haproxy and nginx
+# each hold two per idle connection.
+hard=$(ulimit -Hn)
+if [[ $hard == unlimited || $hard -gt 65536 ]]; then hard=65536; fi
+ulimit -n "$hard" || true
+(($(ulimit -n) >= 2 * idle_conns + 200)) ||
+	die "the descriptor limit ($(ulimit -n)) is too low for $idle_conns idle connections; raise ulimit -n"
+
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+cores=$(nproc)
+aes=no
+grep -qw aes /proc/cpuinfo && aes=yes
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+memtunnel_version=$("$MEMTUNNEL" --version 2>&1 | head -n1) || die "$MEMTUNNEL --version failed"
+# Which wolfSSL does it run with: a shared library (Debian's), or its own?
+if libs=$(ldd "$MEMTUNNEL" 2>/dev/null); then
+	wolf=$(awk '/libwolfssl/ { print $3 }' <<<"$libs")
+	if [[ -n $wolf ]]; then
+		linkage="shared $(readlink -f "$wolf")"
+	else
+		linkage="wolfSSL linked in"
+	fi
+	uvlib=$(awk '/libuv/ { print $3 }' <<<"$libs")
+	if [[ -n $uvlib ]]; then
+		linkage+=", shared $(readlink -f "$uvlib")"
+	else
+		linkage+=", libuv linked in"
+	fi
+else
+	linkage="fully static"
+fi
+stale=$(find "$root/src" -newer "$MEMTUNNEL" -name '*.[ch]' 2>/dev/null | head -n1) || stale=
+mc_ver=$(memcached -V 2>&1 | head -n1)
+# Captured whole first: with pipefail, a grep that stops early fails the pipe.
+v=$(stunnel4 -version 2>&1 || true)
+stunnel_ver=$(sed -n 's/^\(stunnel [0-9.]*\) .*/\1/p' <<<"$v" | head -n1)
+stunnel_ssl=$(sed -n 's/^Running  *with //p' <<<"$v" | head -n1)
+v=$(haproxy -vv 2>&1 || true)
+haproxy_ver=$(awk 'NR == 1 { print $1, $3 }' <<<"$v")
+haproxy_ssl=$(sed -n 's/^Running on OpenSSL version : //p' <<<"$v")
+nginx_ver=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+openssl_ver=$(openssl version | awk '{ print $1, $2 }')
+
+say "Machine and software"
+detail "CPU: $cpu, $cores cores (AES-NI: $aes), kernel $(uname -r)" \
+	"load average at start: $load_start" \
+	"memtunnel: $memtunnel_version" \
+	"binary: $MEMTUNNEL ($linkage)" \
+	"$mc_ver, -t $mc_threads, TLS 1.3 only (ssl_min_version=3)" \
+	"$stunnel_ver${stunnel_ssl:+ ($stunnel_ssl)}" \
+	"$haproxy_ver${haproxy_ssl:+ ($haproxy_ssl)}" \
+	"$nginx_ver ($openssl_ver)"
+[[ -z $stale ]] || detail "warning: $stale is newer than $MEMTUNNEL: rebuild it to measure the current source"
+busy=$(awk -v l="${load_start%% *}" -v c="$cores" 'BEGIN { print (l > c / 2) ? 1 : 0 }')
+[[ $busy -eq 0 ]] || detail "warning: the machine is busy (load $load_start on $cores cores): numbers will be noisy"
+detail "rounds: $rounds, $seconds s measured + $warmup s warm-up per run; workloads: $workloads"
+detail "logs: $T"
+
+# ---------------------------------------------------------------- PKI
+
+say "Certificates"
+pki=$T/pki
+"$root/tests/pki.sh" "$pki" >"$T/pki.log" 2>&1 || die "tests/pki.sh failed" "$T/pki.log"
+# The peers' published numbers use RSA-2048; tests/pki.sh makes EC keys.
+(
+	cd "$pki"
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key
+	cat >rsa.ext <<'EOF'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+EOF
+	openssl req -new -key rsa.key -subj "/O=memtunnel bench/CN=localhost" -out rsa.csr
+	openssl x509 -req -in rsa.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -sha256 \
+		-extfile rsa.ext -out rsa.crt
+	cat rsa.crt ca.crt >rsa-chain.crt
+	openssl verify -CAfile ca.crt -purpose sslserver -verify_hostname localhost rsa.crt
+) >>"$T/pki.log" 2>&1 || die "could not make the RSA-2048 server certificate" "$T/pki.log"
+ca=$pki/ca.crt
+detail "CA and server certificates in $pki: rsa (RSA-2048), server (EC P-256), wrong (SAN wrong.example), unknownca"
+
+# ---------------------------------------------------------------- memcached
+
+# start_mc NAME CERT: memcached with TLS (CERT-chain.crt) and a plaintext
+# notls listener; sets mc_tls[NAME], mc_plain[NAME], mc_pid[NAME].
+declare -A mc_tls mc_plain mc_pid
+start_mc() {
+	local name=$1 cert=$2 ports tls plain
+	ports=$(pick_ports 2)
+	read -r tls plain <<<"$ports"
+	local user=()
+	[[ $(id -u) -ne 0 ]] || user=(-u root)
+	bg "mc-$name" memcached "${user[@]}" -U 0 -t "$mc_threads" -m 1024 -I 2m -c 4096 \
+		-l "127.0.0.1:$tls" -l "notls:127.0.0.1:$plain" \
+		-Z -o "ssl_chain_cert=$pki/$cert-chain.crt,ssl_key=$pki/$cert.key,ssl_min_version=3"
+	mc_pid[$name]=$bg_pid
+	wait_for 10 mc_version "$plain" || die "memcached ($name) did not start" "$T/mc-$name.log"
+	mc_tls[$name]=$tls
+	mc_plain[$name]=$plain
+}
+
+say "Starting memcached"
+start_mc rsa rsa
+start_mc ec server
+detail "RSA-2048: TLS 127.0.0.1:${mc_tls[rsa]}, plaintext ${mc_plain[rsa]}" \
+	"EC P-256: TLS 127.0.0.1:${mc_tls[ec]}, plaintext ${mc_plain[ec]}"
+
+# ---------------------------------------------------------------- tunnels
+
+# fill TEMPLATE OUT LISTEN1 UPSTREAM1 LISTEN2 UPSTREAM2 DIR
+fill() {
+	sed -e "s|@LISTEN1@|$3|g; s|@UPSTREAM1@|$4|g; s|@LISTEN2@|$5|g; s|@UPSTREAM2@|$6|g" \
+		-e "s|@CA@|$ca|g; s|@DIR@|$7|g; s|@STREAM_MODULE@|$stream_module|g" "$here/$1" >"$2"
+}
+
+# start_tunnel KIND TAG UPSTREAM1 UPSTREAM2: one instance of a tunnel with
+# two listeners, towards the TLS ports UPSTREAM1 and UPSTREAM2; sets
+# tun_pid[TAG] and tun_ports[TAG] ("LISTEN1 LISTEN2").
+declare -A tun_pid tun_ports
+start_tunnel() {
+	local kind=$1 tag=$2 up1=$3 up2=$4 p1 p2 dir=$T/$2
+	mkdir -p "$dir"
+	case $kind in
+	memtunnel)
+		bg "$tag" "$MEMTUNNEL" --servers "localhost:$up1,localhost:$up2" --listen 127.0.0.1:0 --ca "$ca"
+		local pid=$bg_pid
+		has_line() { grep -q '^MEMCACHE_SERVERS=' "$T/$tag.out" || ! running "$pid"; }
+		wait_for 10 has_line || die "memtunnel ($tag) printed no MEMCACHE_SERVERS= line in 10 s" "$T/$tag.log"
+		local line
+		line=$(grep -m1 '^MEMCACHE_SERVERS=' "$T/$tag.out") ||
+			die "memtunnel ($tag) exited before listening" "$T/$tag.log"
+		line=${line#MEMCACHE_SERVERS=}
+		[[ $line =~ ^127\.0\.0\.1:([0-9]+),127\.0\.0\.1:([0-9]+)$ ]] ||
+			die "memtunnel ($tag) printed an unexpected list: $line" "$T/$tag.log"
+		p1=${BASH_REMATCH[1]}
+		p2=${BASH_REMATCH[2]}
+		;;
+	stunnel)
+		read -r p1 p2 <<<"$(pick_ports 2)"
+		fill stunnel.conf.in "$dir/stunnel.conf" "$p1" "$up1" "$p2" "$up2" "$dir"
+		bg "$tag" stunnel4 "$dir/stunnel.conf"
+		;;
+	haproxy)
+		read -r p1 p2 <<<"$(pick_ports 2)"
+		fill haproxy.cfg.in "$dir/haproxy.cfg" "$p1" "$up1" "$p2" "$up2" "$dir"
+		bg "$tag" haproxy -db -f "$dir/haproxy.cfg"
+		;;
+	nginx)
+		read -r p1 p2 <<<"$(pick_ports 2)"
+		fill nginx.conf.in "$dir/nginx.conf" "$p1" "$up1" "$p2" "$up2" "$dir"
+		bg "$tag" nginx -p "$dir/" -e stderr -c "$dir/nginx.conf"
+		;;
+	esac
+	tun_pid[$tag]=$bg_pid
+	tun_ports[$tag]="$p1 $p2"
+	listening() { running "${tun_pid[$tag]}" && (exec 3<>"/dev/tcp/127.0.0.1/$p1") 2>/dev/null &&
+		(exec 3<>"/dev/tcp/127.0.0.1/$p2") 2>/dev/null; }
+	wait_for 10 listening || die "$kind ($tag) is not listening on 127.0.0.1:$p1 and :$p2 after 10 s" "$T/$tag.log"
+}
+
+# tunnel_pids TAG: the tunnel's processes (nginx: the master and its workers).
+tunnel_pids() {
+	local pid=${tun_pid[$1]}
+	echo "$pid"
+	ps -o pid= --ppid "$pid" 2>/dev/null || true
+}
+
+# rss_kib PID...: the sum of their VmRSS.
+rss_kib() {
+	local sum=0 pid v
+	for pid in "$@"; do
+		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || v=
+		[[ -n $v ]] || die "no VmRSS for pid $pid"
+		sum=$((sum + v))
+	done
+	echo "$sum"
+}
+
+say "Proving that every tunnel verifies the chain and the host name"
+start_mc wrong wrong
+start_mc unknownca unknownca
+for kind in $targets; do
+	[[ $kind != direct ]] || continue
+	start_tunnel "$kind" "$kind-check" "${mc_tls[wrong]}" "${mc_tls[unknownca]}"
+	read -r p1 p2 <<<"${tun_ports[$kind-check]}"
+	r1=$("$MCBENCH" --port "$p1" --timeout 10 refused 2>&1) ||
+		die "$kind passed data to a server whose certificate is for wrong.example: its configuration does not check the host name ($r1)" "$T/$kind-check.log"
+	r2=$("$MCBENCH" --port "$p2" --timeout 10 refused 2>&1) ||
+		die "$kind passed data to a server whose certificate is from an unknown CA: its configuration does not check the chain ($r2)" "$T/$kind-check.log"
+	stop_pid "${tun_pid[$kind-check]}"
+	detail "$(printf '%-10s refuses a wrong-name server (closed after %s ms) and an unknown CA (%s ms)' \
+		"$kind" "$(sed -n 's/.*closed_ms=\([0-9.]*\).*/\1/p' <<<"$r1")" \
+		"$(sed -n 's/.*closed_ms=\([0-9.]*\).*/\1/p' <<<"$r2")")"
+done
+stop_pid "${mc_pid[wrong]}"
+stop_pid "${mc_pid[unknownca]}"
+
+say "Starting the tunnels"
+declare -A port_rsa port_ec
+port_rsa[direct]=${mc_plain[rsa]}
+port_ec[direct]=${mc_plain[ec]}
+for kind in $targets; do
+	[[ $kind != direct ]] || continue
+	start_tunnel "$kind" "$kind" "${mc_tls[rsa]}" "${mc_tls[ec]}"
+	read -r p1 p2 <<<"${tun_ports[$kind]}"
+	port_rsa[$kind]=$p1
+	port_ec[$kind]=$p2
+	for p in "$p1" "$p2"; do
+		mc_version "$p" || die "$kind does not carry a request to memcached through 127.0.0.1:$p" "$T/$kind.log"
+	done
+	detail "$(printf '%-10s 127.0.0.1:%s -> RSA server, 127.0.0.1:%s -> EC server (pids %s)' \
+		"$kind" "$p1" "$p2" "$(tunnel_pids "$kind" | tr '\n' ' ')")"
+done
+
+# ---------------------------------------------------------------- workloads
+
+# Arguments of mcbench for each workload (the port comes from the target).
+declare -A wl_args
+wl_args[a]="serial --conns 1 --size 100 --get-ratio 0.9"
+wl_args[b]="serial --conns 50 --size 100 --get-ratio 0.9"
+wl_args[c]="pipeline --conns 8 --depth 32 --size 100"
+wl_args[cbin]="pipeline --binary --conns 8 --depth 32 --size 100"
+wl_args[d]="serial --conns 4 --size 100k --get-ratio 0.9"
+wl_args[e]="churn --size 100 --rate $churn_rate"
+wl_args[e-ec]="churn --size 100 --rate $churn_rate"
+wl_args[e-max]="churn --size 100"
+
+results=$T/results.tsv
+printf 'round\tworkload\ttarget\tops_s\tp50_us\tp99_us\trss_kib_per_conn\topen_s\ttunnel_cpu_us_op\tmc_cpu_us_op\tclient_cpu_us_op\n' >"$results"
+
+# field NAME LINE: the value of NAME=... in a mcbench summary line.
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# cpu_ticks PID...: user + system time of the processes (all threads),
+# in clock ticks.
+cpu_ticks() {
+	local sum=0 pid st rest f
+	for pid in "$@"; do
+		st=$(<"/proc/$pid/stat") || die "no /proc/$pid/stat"
+		rest=${st##*) }  # the fields after "(comm) "
+		read -r -a f <<<"$rest"
+		sum=$((sum + f[11] + f[12]))  # utime and stime: fields 14 and 15
+	done
+	echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+
+# per_op TICKS OPS_S: microseconds of CPU per operation, over the warm-up
+# and the measured seconds (the warm-up runs at about the same rate).
+per_op() {
+	awk -v t="$1" -v r="$2" -v s="$seconds" -v w="$warmup" -v hz="$hz" \
+		'BEGIN { n = r * (s + w); if (n > 0) printf "%.2f", t / hz * 1e6 / n }'
+}
+
+# run_load ROUND WORKLOAD TARGET
+run_load() {
+	local round=$1 w=$2 t=$3 port setup out status=0 limit mc=rsa
+	port=${port_rsa[$t]}
+	setup=${mc_plain[rsa]}
+	if [[ $w == e-ec ]]; then
+		port=${port_ec[$t]}
+		setup=${mc_plain[ec]}
+		mc=ec
+	fi
+	local tpids=() t0=0 t1 m0 m1
+	if [[ $t != direct ]]; then
+		read -r -d '' -a tpids < <(tunnel_pids "$t") || true
+		t0=$(cpu_ticks "${tpids[@]}")
+	fi
+	m0=$(cpu_ticks "${mc_pid[$mc]}")
+	limit=$(awk -v s="$seconds" -v w="$warmup" 'BEGIN { printf "%d", s + w + 60 }')
+	# shellcheck disable=SC2086 # the workload's arguments are split on purpose
+	out=$(timeout -k 5 "$limit" "$MCBENCH" --port "$port" --setup-port "$setup" \
+		--seconds "$seconds" --warmup "$warmup" ${wl_args[$w]} 2>"$T/mcbench.err") || status=$?
+	if [[ $status -ne 0 ]]; then
+		[[ $status -ne 124 ]] || echo "mcbench: timed out after $limit s" >>"$T/mcbench.err"
+		die "workload $w through $t failed (round $round): $(head -c 2000 "$T/mcbench.err")" \
+			"$T/$t.log" "$T/mc-rsa.log"
+	fi
+	m1=$(cpu_ticks "${mc_pid[$mc]}")
+	local ops p50 p99 tcpu='' mcpu ccpu
+	ops=$(field ops_s "$out")
+	ccpu=$(field cpu_us_op "$out")
+	p50=$(field p50_us "$out")
+	p99=$(field p99_us "$out")
+	[[ -n $ops && -n $p50 && -n $p99 ]] || die "unexpected mcbench output for $w through $t: $out"
+	if [[ $t != direct ]]; then
+		t1=$(cpu_ticks "${tpids[@]}")
+		tcpu=$(per_op $((t1 - t0)) "$ops")
+	fi
+	mcpu=$(per_op $((m1 - m0)) "$ops")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t\t\t%s\t%s\t%s\n' "$round" "$w" "$t" "$ops" "$p50" "$p99" \
+		"$tcpu" "$mcpu" "$ccpu" >>"$results"
+	printf '    round %d  %-5s %-10s %9s ops/s  p50 %8s us  p99 %9s us  CPU/op us: tunnel %6s memcached %6s client %5s\n' \
+		"$round" "$w" "$t" "$ops" "$p50" "$p99" "${tcpu:--}" "$mcpu" "$ccpu"
+}
+
+ready_line() { grep -q '^ready ' "$T/idle.out" || ! running "$idle_pid"; }
+
+# run_idle ROUND TARGET: the RSS growth of a fresh instance of the tunnel
+# (one request served, so its TLS context and session are set up) when the
+# idle connections are open, per connection. A fresh instance each time:
+# in one that ran the other workloads, the allocator's free lists hide
+# most of the growth.
+run_idle() {
+	local round=$1 t=$2 before after fd status=0 line tag=$2-idle p1
+	[[ $t != direct ]] || return 0
+	start_tunnel "$t" "$tag" "${mc_tls[rsa]}" "${mc_tls[ec]}"
+	p1=${tun_ports[$tag]%% *}
+	mc_version "$p1" || die "$t does not carry a request to memcached through 127.0.0.1:$p1" "$T/$tag.log"
+	sleep 0.2
+	rm -f "$T/idle.in"
+	mkfifo "$T/idle.in"
+	# shellcheck disable=SC2046 # one pid per word
+	before=$(rss_kib $(tunnel_pids "$tag"))
+	"$MCBENCH" --port "$p1" --setup-port "${mc_plain[rsa]}" --hold 120 idle \
+		--conns "$idle_conns" <"$T/idle.in" >"$T/idle.out" 2>"$T/mcbench.err" &
+	idle_pid=$!
+	pids+=("$idle_pid")
+	exec {fd}>"$T/idle.in"
+	if ! wait_for 90 ready_line || ! grep -q '^ready ' "$T/idle.out"; then
+		exec {fd}>&-
+		stop_pid "$idle_pid"
+		die "opening $idle_conns idle connections through $t failed (round $round): $(head -c 2000 "$T/mcbench.err")" "$T/$tag.log"
+	fi
+	sleep 0.3 # let the tunnel finish with the last of them
+	# shellcheck disable=SC2046
+	after=$(rss_kib $(tunnel_pids "$tag"))
+	exec {fd}>&-
+	local i
+	for ((i = 0; i < 600; i++)); do
+		running "$idle_pid" || break
+		sleep 0.05
+	done
+	running "$idle_pid" && kill -TERM "$idle_pid"
+	wait "$idle_pid" || status=$?
+	local keep=() p
+	for p in "${pids[@]}"; do
+		[[ $p == "$idle_pid" ]] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
+	[[ $status -eq 0 ]] ||
+		die "the idle connections through $t failed after the hold (round $round): $(head -c 2000 "$T/mcbench.err")" "$T/$tag.log"
+	stop_pid "${tun_pid[$tag]}"
+	line=$(grep -m1 '^mode=idle' "$T/idle.out") || die "unexpected mcbench idle output: $(cat "$T/idle.out")"
+	local per open
+	per=$(awk -v a="$after" -v b="$before" -v n="$idle_conns" 'BEGIN { printf "%.1f", (a - b) / n }')
+	open=$(field open_s "$line")
+	printf '%s\tf\t%s\t\t\t\t%s\t%s\t\t\t\n' "$round" "$t" "$per" "$open" >>"$results"
+	printf '    round %d  f     %-10s RSS %6s -> %6s KiB: %5s KiB per connection (opened in %s s)\n' \
+		"$round" "$t" "$before" "$after" "$per" "$open"
+}
+
+say "Running $rounds interleaved rounds"
+read -r -a order <<<"$targets"
+started=$SECONDS
+for ((r = 1; r <= rounds; r++)); do
+	# Rotate the order, so no target always runs first after a switch.
+	n=${#order[@]}
+	k=$(((r - 1) % n))
+	rot=("${order[@]:k}" "${order[@]:0:k}")
+	for w in $workloads; do
+		for t in "${rot[@]}"; do
+			if [[ $w == f ]]; then
+				run_idle "$r" "$t"
+			else
+				run_load "$r" "$w" "$t"
+			fi
+			running "${mc_pid[rsa]}" || die "memcached (RSA) died" "$T/mc-rsa.log"
+			[[ $t == direct ]] || running "${tun_pid[$t]}" || die "$t died" "$T/$t.log"
+		done
+	done
+done
+elapsed=$((SECONDS - started))
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+
+mkdir -p "$out_dir"
+cp "$results" "$out_dir/results.tsv"
+status=0
+"$py" "$here/report.py" "$results" "$out_dir/results.md" \
+	"machine=$cpu, $cores cores (AES-NI: $aes), Linux $(uname -r)" "cores=$cores" \
+	"load=$load_start at start, $load_end at the end" \
+	"memtunnel=$memtunnel_version, $MEMTUNNEL ($linkage)" \
+	"memcached=$mc_ver -Z, -t $mc_threads, TLS 1.3 only; RSA-2048 server certificate (e-ec: EC P-256)" \
+	"stunnel=$stunnel_ver${stunnel_ssl:+ ($stunnel_ssl)}: client mode, verifyChain + checkHost, one thread per connection" \
+	"haproxy=$haproxy_ver${haproxy_ssl:+ ($haproxy_ssl)}: tcp mode, nbthread 1, ssl verify required + verifyhost + sni" \
+	"nginx=$nginx_ver ($openssl_ver): stream, 1 worker, proxy_ssl_verify + proxy_ssl_name + SNI" \
+	"run=$rounds rounds x $seconds s (+ $warmup s warm-up), $elapsed s of workloads; medians; e and e-ec: $churn_rate new connections/s" \
+	"strict=${BENCH_STRICT:-}" || status=$?
+echo "Results: $out_dir/results.md ($out_dir/results.tsv has every round)"
+exit "$status"

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Turn the benchmark's per-round results into the tables of results.md.
+
+    report.py RESULTS.tsv OUT.md KEY=VALUE...
+
+RESULTS.tsv has one line per run (round, workload, target, ops_s, p50_us,
+p99_us, rss_kib_per_conn, open_s); the KEY=VALUE arguments describe the
+machine and the software (bench.sh passes them). Every figure is the median
+over the rounds. The tables go to stdout and, as markdown, to OUT.md.
+
+Exit status: 0, or 2 when strict=1 is passed and memtunnel misses one of
+the acceptance targets of issue 7.
+"""
+
+import csv
+import statistics
+import sys
+
+PEERS = ["stunnel", "haproxy", "nginx"]
+ORDER = ["direct", "memtunnel"] + PEERS
+
+# workload: (title, key metric, higher is better)
+WORKLOADS = {
+    "a": ("(a) 1 conn, one at a time, 100 B, 90% gets", "added_p50", False),
+    "b": ("(b) 50 conns, one at a time each", "ops_s", True),
+    "c": ("(c) 8 conns x 32 pipelined gets", "ops_s", True),
+    "cbin": ("(c-bin) as (c), binary protocol", "ops_s", True),
+    "d": ("(d) 4 conns, 100 KiB values", "ops_s", True),
+    "e": ("(e) new connection + 1 get, paced (RSA-2048)", "p50_us", False),
+    "e-ec": ("(e-ec) new connection + 1 get, paced (EC P-256)", "p50_us", False),
+    "e-max": ("(e-max) new connections back to back: conns/s", "ops_s", True),
+    "f": ("(f) idle connections: RSS per connection", "rss_kib_per_conn", False),
+}
+METRIC_NAME = {
+    "added_p50": "added p50",
+    "ops_s": "ops/s",
+    "p50_us": "p50",
+    "rss_kib_per_conn": "RSS/conn",
+}
+
+
+def num(s):
+    return float(s) if s not in ("", None) else None
+
+
+def load(path):
+    runs = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            key = (row["workload"], row["target"])
+            runs.setdefault(key, []).append(row)
+    return runs
+
+
+def medians(runs):
+    """{(workload, target): {metric: median}} plus the spread of the key metric."""
+    out = {}
+    for key, rows in runs.items():
+        m = {}
+        for col in ("ops_s", "p50_us", "p99_us", "rss_kib_per_conn", "open_s",
+                    "tunnel_cpu_us_op", "mc_cpu_us_op", "client_cpu_us_op"):
+            vals = [num(r[col]) for r in rows if num(r[col]) is not None]
+            if vals:
+                m[col] = statistics.median(vals)
+                m[col + "_all"] = vals
+        m["rounds"] = len(rows)
+        out[key] = m
+    # Added latency over the direct connection, per workload.
+    for (w, t), m in out.items():
+        d = out.get((w, "direct"))
+        if d and "p50_us" in m and "p50_us" in d:
+            m["added_p50"] = m["p50_us"] - d["p50_us"]
+    return out
+
+
+def fmt_num(v, unit=""):
+    if v is None:
+        return "—"
+    if abs(v) >= 10000:
+        s = f"{v / 1000:.1f} k"
+    elif abs(v) >= 100:
+        s = f"{v:.0f}"
+    else:
+        s = f"{v:.1f}"
+    return s + unit
+
+
+def fmt_added(v):
+    if v is None:
+        return "—"
+    return f"{v:+.0f}" if abs(v) >= 10 else f"{v:+.1f}"
+
+
+def best_peer(med, w, metric, higher):
+    cands = [(med[(w, p)][metric], p) for p in PEERS
+             if (w, p) in med and med[(w, p)].get(metric) is not None]
+    if not cands:
+        return None, None
+    v, p = max(cands) if higher else min(cands)
+    return v, p
+
+
+def ratio(a, b):
+    """a / b; None when either is missing or b is not positive (an added
+    latency at or below zero is noise, and no base for a ratio)."""
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def spread(m, metric):
+    vals = m.get(metric + "_all") if metric != "added_p50" else m.get("p50_us_all")
+    if not vals or len(vals) < 2:
+        return "—"
+    mid = statistics.median(vals)
+    if mid == 0:
+        return "—"
+    return f"±{(max(vals) - min(vals)) / 2 / abs(mid) * 100:.0f}%"
+
+
+def summary_cell(med, w, t):
+    m = med.get((w, t))
+    if not m:
+        return "—"
+    if w == "a":
+        if t == "direct":
+            return f"{fmt_num(m['p50_us'])} µs / —"
+        return f"{fmt_num(m['p50_us'])} µs / {fmt_added(m.get('added_p50'))}"
+    if w in ("e", "e-ec"):
+        return f"{fmt_num(m['p50_us'])} µs"
+    if w == "f":
+        return "—" if m.get("rss_kib_per_conn") is None else f"{m['rss_kib_per_conn']:.1f} KiB"
+    return fmt_num(m.get("ops_s"))
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 64
+    runs = load(sys.argv[1])
+    meta = dict(a.split("=", 1) for a in sys.argv[3:])
+    med = medians(runs)
+    workloads = [w for w in WORKLOADS if any(k[0] == w for k in med)]
+    targets = [t for t in ORDER if any(k[1] == t for k in med)]
+
+    md = []
+    md.append("## Benchmark results\n")
+    for k in ("machine", "load", "memtunnel", "memcached", "stunnel", "haproxy", "nginx", "run"):
+        if k in meta:
+            md.append(f"- **{k}**: {meta[k]}")
+    md.append("")
+    md.append("Medians over the rounds, everything on loopback. (a): p50 latency and the "
+              "p50 added over the direct plaintext connection; (e): time from connect() to "
+              "the whole reply of the first get; (f): growth of the tunnel's RSS (all its "
+              "processes) with the idle connections open, divided by their number. "
+              "Pipelined workloads send gets only: memcached 1.6.18's TLS stalls on pipelined "
+              "sets (a request sharing a TLS record with the end of a set's value waits for "
+              "more bytes), so keys are stored one set at a time first.\n")
+
+    md.append("### Summary\n")
+    md.append("| workload | " + " | ".join(targets) + " |")
+    md.append("|---|" + "---|" * len(targets))
+    for w in workloads:
+        md.append(f"| {WORKLOADS[w][0]} | " + " | ".join(summary_cell(med, w, t) for t in targets) + " |")
+    md.append("")
+
+    md.append("### Detail\n")
+    md.append("`vs best peer`: the row's key metric divided by the best of stunnel, haproxy and "
+              "nginx in this run — ops/s for b, c, d (higher is better); added p50 for a, p50 for "
+              "e, RSS per connection for f (lower is better). `spread`: half the range of the key "
+              "metric over the rounds, relative to the median. `CPU/op`: CPU time the tunnel "
+              "(all its processes and threads), memcached and the load generator spent per "
+              "operation, warm-up included; a busy machine disturbs it much less than the rates, "
+              "and their sum bounds the rate the cores can reach.\n")
+    md.append("| workload | target | ops/s | p50 µs | p99 µs | added p50 µs | key metric | vs best peer "
+              "| spread | CPU/op µs: tunnel | memcached | client |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for w in workloads:
+        title, metric, higher = WORKLOADS[w]
+        bv, bp = best_peer(med, w, metric, higher)
+        for t in targets:
+            m = med.get((w, t))
+            if not m:
+                continue
+            kv = m.get(metric)
+            r = ratio(kv, bv) if t != "direct" else None
+            rs = "—" if r is None else f"{r:.2f}×" + (" (best)" if t == bp else "")
+            if w == "f":
+                md.append(f"| {w} | {t} | — | — | — | — | {fmt_num(kv)} KiB/conn | {rs} | "
+                          f"{spread(m, metric)} | — | — | — |")
+                continue
+            md.append(
+                f"| {w} | {t} | {fmt_num(m.get('ops_s'))} | {fmt_num(m.get('p50_us'))} | "
+                f"{fmt_num(m.get('p99_us'))} | {fmt_added(m.get('added_p50')) if t != 'direct' else '—'} | "
+                f"{METRIC_NAME[metric]} {fmt_num(kv)} | {rs} | {spread(m, metric)} | "
+                f"{fmt_cpu(m.get('tunnel_cpu_us_op'))} | {fmt_cpu(m.get('mc_cpu_us_op'))} | "
+                f"{fmt_cpu(m.get('client_cpu_us_op'))} |")
+    md.append("")
+
+    # memtunnel against the acceptance targets of issue 7.
+    checks = []
+
+    def get(w, t, metric):
+        m = med.get((w, t))
+        return None if m is None else m.get(metric)
+
+    def check(label, value, bound, le, text):
+        if value is None or bound is None:
+            checks.append((label, None, text + ": no usable measurement"))
+            return
+        ok = value <= bound if le else value >= bound
+        checks.append((label, ok, text))
+
+    if ("a", "memtunnel") in med:
+        bv, bp = best_peer(med, "a", "added_p50", False)
+        v = get("a", "memtunnel", "added_p50")
+        check("a", v, None if bv is None or bv <= 0 else 0.5 * bv, True,
+              f"(a) added p50 {fmt_added(v)} µs, {fmt_ratio(v, bv)} × {bp} ({fmt_added(bv)} µs); target ≤ 0.5×")
+        pv, pp = best_peer(med, "a", "p99_us", False)
+        v = get("a", "memtunnel", "p99_us")
+        check("a", v, pv, True, f"(a) p99 {fmt_num(v)} µs vs best peer {pp} {fmt_num(pv)} µs; target ≤")
+    cores = float(meta.get("cores", "0") or 0)
+    for w, k in (("b", 1.3), ("c", 1.2), ("d", 1.5)):
+        if (w, "memtunnel") in med:
+            bv, bp = best_peer(med, w, "ops_s", True)
+            v = get(w, "memtunnel", "ops_s")
+            text = f"({w}) {fmt_num(v)} ops/s, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)}); target ≥ {k}×"
+            # Upper bound: the rate the cores allow if memtunnel cost nothing.
+            mc, cl = get(w, "memtunnel", "mc_cpu_us_op"), get(w, "memtunnel", "client_cpu_us_op")
+            if cores and mc and cl:
+                ceiling = cores * 1e6 / (mc + cl)
+                text += (f" (ceiling if memtunnel's CPU were zero: {cores:.0f} cores / "
+                         f"({mc:.2f} memcached + {cl:.2f} client µs/op) = {fmt_num(ceiling)} ops/s, "
+                         f"{fmt_ratio(ceiling, bv)} × {bp})")
+            check(w, v, None if bv is None else k * bv, False, text)
+    if ("c", "memtunnel") in med:
+        dv = get("c", "direct", "ops_s")
+        v = get("c", "memtunnel", "ops_s")
+        check("c", v, None if dv is None else 0.75 * dv, False,
+              f"(c) {fmt_ratio(v, dv)} × direct ({fmt_num(dv)} ops/s); target ≥ 0.75×")
+    if ("e", "memtunnel") in med:
+        bv, bp = best_peer(med, "e", "p50_us", False)
+        v = get("e", "memtunnel", "p50_us")
+        check("e", v, None if bv is None else 0.4 * bv, True,
+              f"(e) p50 {fmt_num(v)} µs, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)} µs); target ≤ 0.4×")
+        dv = get("e", "direct", "p50_us")
+        check("e", v, None if dv is None else 2 * dv, True,
+              f"(e) {fmt_ratio(v, dv)} × direct ({fmt_num(dv)} µs); target ≤ 2×")
+    if ("f", "memtunnel") in med:
+        bv, bp = best_peer(med, "f", "rss_kib_per_conn", False)
+        v = get("f", "memtunnel", "rss_kib_per_conn")
+        check("f", v, None if bv is None else 0.3 * bv, True,
+              f"(f) {fmt_num(v)} KiB per idle connection, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)} KiB); target ≤ 0.3×")
+    if checks:
+        md.append("### memtunnel against the acceptance targets (issue 7)\n")
+        for _, ok, text in checks:
+            mark = "met" if ok else ("**missed**" if ok is False else "n/a")
+            md.append(f"- {text}: {mark}")
+        md.append("- every reply of every run verified byte for byte; no mismatch, error or stall: met")
+        md.append("")
+
+    text = "\n".join(md)
+    print(text)
+    with open(sys.argv[2], "w") as f:
+        f.write(text)
+    if meta.get("strict") == "1" and any(ok is False for _, ok, _ in checks):
+        return 2
+    return 0
+
+
+def fmt_cpu(v):
+    return "—" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.2f}" if v < 10 else f"{v:.1f}")
+
+
+def fmt_ratio(a, b):
+    r = ratio(a, b)
+    return "—" if r is None else f"{r:.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
