@@ -1,120 +1,24 @@
 /*
- * conn: one tunnelled connection, from accept to close.
- *
- * Every accepted local connection ("client") gets its own TLS connection
- * to its listener's upstream:
- *
- *   accept ──▶ RESOLVING ──▶ CONNECTING ──▶ HANDSHAKING ──▶ OPEN ──▶ closed
- *                 │               │               │            │
- *                 └── failure, or the connect timeout: close ──┘
- *
- *   RESOLVING    async getaddrinfo (skipped for IP literals)
- *   CONNECTING   non-blocking TCP connect to the upstream
- *   HANDSHAKING  TLS handshake and certificate verification; the client is
- *                not read yet, so no client byte can reach an unverified peer
- *   OPEN         bytes both ways, unchanged
- *
- * One timer per connection bounds connect + handshake, then serves as the
- * idle timer, and after the client's EOF bounds how long we wait for the
- * upstream to finish.
- *
- * Data path.  Socket reads land in one loop-wide buffer: client bytes are
- * encrypted from it at once into tls.out; upstream ciphertext is lent to
- * wolfSSL, which decrypts into a second loop-wide buffer, from which the
- * plaintext is written to the client with uv_try_write.  Only what a socket
- * does not take at once is copied into a per-connection queue.  Each
- * direction keeps one uv_write in flight (the queue is swapped into an
- * "inflight" buffer that libuv owns until the callback).
- *
- * Backpressure.  When a direction's queued bytes pass HIGH_WATER we stop
- * reading the socket that feeds it, and resume below LOW_WATER, so a client
- * that never reads holds memtunnel's memory to about HIGH_WATER + a read.
- *
- * Close.  Client EOF: send close_notify, shut the upstream's write side
- * down once flushed, and keep delivering the upstream's remaining bytes.
- * Upstream close_notify or EOF: flush what is queued for the client, then
- * shut the client down and close.  Errors close both sides at once.
- *
- * Lifetime.  A connection counts its open handles and outstanding requests
- * in `pending`; every callback decrements it and the last one frees the
- * connection.  Once `closing` is set, callbacks only do that.
+ * conn: the life of a tunnelled connection: accept (or take a pre-warmed
+ * spare), resolve, connect, handshake and verify, timers, close.  What
+ * happens to its bytes once it is open is pump.c's business; the state
+ * diagram is in conn_int.h.
  */
 #include <stdio.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
-#include "buf.h"
 #include "certinfo.h"
-#include "log.h"
-#include "tlsconn.h"
-#include "tunnel_int.h"
+#include "conn_int.h"
 
-#define HIGH_WATER (256 * 1024)
-#define LOW_WATER (64 * 1024)
 #define KEEPALIVE_DELAY 60
 /* A pre-warmed connection unused this long is replaced: servers and NATs
  * drop idle connections, and one must never be handed out dead. */
 #define SPARE_MAX_IDLE_MS (120 * 1000)
 
-enum conn_state {
-    CONN_RESOLVING,
-    CONN_CONNECTING,
-    CONN_HANDSHAKING,
-    CONN_OPEN,
-};
-
-struct conn {
-    struct upstream *up;
-    struct conn *prev, *next;            /* tunnel's list, for tunnel_close */
-    enum conn_state state;
-    int pending;                         /* handles + requests outstanding */
-    int closing;
-
-    uv_tcp_t client;
-    uv_tcp_t upstream;
-    uv_timer_t timer;
-    uv_getaddrinfo_t resolve;
-    struct addrinfo *addrs, *next_addr;  /* resolved, tried in order */
-    uv_connect_t connect;
-    uv_write_t client_write, upstream_write;
-    uv_shutdown_t client_shutdown, upstream_shutdown;
-    int upstream_inited;
-
-    struct tlsconn tls;                  /* tls.out: ciphertext queued */
-    int tls_inited;
-    struct buf upstream_inflight;        /* ciphertext owned by a uv_write */
-    struct buf to_client;                /* plaintext queued for the client */
-    struct buf client_inflight;          /* plaintext owned by a uv_write */
-
-    unsigned client_reading : 1, upstream_reading : 1;
-    unsigned client_writing : 1, upstream_writing : 1;
-    unsigned client_eof : 1, upstream_done : 1;
-    unsigned client_shut : 1, upstream_shut : 1;
-
-    uint64_t started, last_active;       /* loop time, ms */
-    uint64_t started_ns;                 /* for the handshake time */
-    int counted;                         /* in up->stats.active */
-    int has_client;                      /* `client` is an initialised handle */
-    int spare;                           /* pre-warmed, waiting for a client */
-    struct conn *next_spare;             /* up->ready, when spare and OPEN */
-    int session_kept;                    /* our session was offered to up */
-    uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
-};
-
-static void conn_close(struct conn *c, enum log_level level, const char *at,
-                       const char *reason);
-static void pump_down(struct conn *c);
-static void flush_upstream(struct conn *c);
-static void start_client_write(struct conn *c);
-static void maybe_finish(struct conn *c);
-static void client_read_start(struct conn *c);
-static void upstream_read_start(struct conn *c);
-
-/* ---- small helpers ---------------------------------------------------- */
-
-static const char *uv_words(int err)
+const char *conn_words(int err)
 {
     switch (err) {
     case UV_ECONNREFUSED: return "connection refused";
@@ -129,17 +33,8 @@ static const char *uv_words(int err)
     }
 }
 
-static size_t queued_up(const struct conn *c)
-{
-    return buf_len(&c->tls.out) + buf_len(&c->upstream_inflight);
-}
 
-static size_t queued_down(const struct conn *c)
-{
-    return buf_len(&c->to_client) + buf_len(&c->client_inflight);
-}
-
-static void unref(struct conn *c)
+void conn_unref(struct conn *c)
 {
     if (--c->pending > 0)
         return;
@@ -177,7 +72,7 @@ static void unlink_ready(struct conn *c)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    unref(h->data);
+    conn_unref(h->data);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -189,9 +84,9 @@ static void close_handle(uv_handle_t *h)
 /*
  * The one way a connection ends.  Logs `at` with the reason when given,
  * closes every handle (libuv cancels their pending requests, whose
- * callbacks then only unref) and cancels a running DNS lookup.
+ * callbacks then only conn_unref) and cancels a running DNS lookup.
  */
-static void conn_close(struct conn *c, enum log_level level, const char *at,
+void conn_close(struct conn *c, enum log_level level, const char *at,
                        const char *reason)
 {
     if (c->closing)
@@ -229,17 +124,8 @@ static void conn_close(struct conn *c, enum log_level level, const char *at,
         close_handle((uv_handle_t *)&c->upstream);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    struct conn *c = h->data;
-    (void)suggested;
-    /* Safe to share: every read is fully consumed inside its read_cb. */
-    *b = uv_buf_init(c->up->tunnel->rbuf, sizeof c->up->tunnel->rbuf);
-}
 
 /* ---- timer ------------------------------------------------------------ */
-
-static void arm_timer(struct conn *c);
 
 static void on_timer(uv_timer_t *timer)
 {
@@ -273,12 +159,12 @@ static void on_timer(uv_timer_t *timer)
         conn_close(c, LOG_INFO, "idle-timeout", "no traffic for --idle-timeout");
         return;
     }
-    arm_timer(c);
+    conn_arm_timer(c);
 }
 
 /* Re-arm the timer for what OPEN needs now; activity is read from
  * last_active when it fires, so traffic does not touch the timer. */
-static void arm_timer(struct conn *c)
+void conn_arm_timer(struct conn *c)
 {
     const struct config *cfg = c->up->tunnel->cfg;
     uint64_t limit = c->client_eof ? cfg->connect_timeout_ms
@@ -291,384 +177,6 @@ static void arm_timer(struct conn *c)
     uv_timer_start(&c->timer, on_timer, idle < limit ? limit - idle : 1, 0);
 }
 
-/* ---- towards the client ------------------------------------------------ */
-
-static void on_client_write(uv_write_t *req, int status)
-{
-    struct conn *c = req->data;
-
-    c->client_writing = 0;
-    buf_consume(&c->client_inflight, buf_len(&c->client_inflight));
-    buf_trim(&c->client_inflight);
-    if (c->closing) {
-        unref(c);
-        return;
-    }
-    unref(c);   /* not the last reference: the handles are open */
-    if (status < 0) {
-        conn_close(c, LOG_DEBUG, "client-gone", uv_words(status));
-        return;
-    }
-    start_client_write(c);
-    if (c->closing)
-        return;
-    /* Below the low mark again: take more from the upstream. */
-    if (!c->upstream_done && !c->upstream_reading
-        && queued_down(c) < LOW_WATER) {
-        pump_down(c);
-        if (c->closing)
-            return;
-        if (!c->closing && !c->upstream_done && queued_down(c) < HIGH_WATER)
-            upstream_read_start(c);
-    }
-    maybe_finish(c);
-}
-
-static void start_client_write(struct conn *c)
-{
-    if (c->client_writing || buf_len(&c->to_client) == 0)
-        return;
-    buf_swap(&c->to_client, &c->client_inflight);
-    uv_buf_t b = uv_buf_init(buf_peek(&c->client_inflight),
-                             (unsigned)buf_len(&c->client_inflight));
-    c->client_write.data = c;
-    int r = uv_write(&c->client_write, (uv_stream_t *)&c->client, &b, 1,
-                     on_client_write);
-    if (r < 0) {
-        conn_close(c, LOG_DEBUG, "client-gone", uv_words(r));
-        return;
-    }
-    c->client_writing = 1;
-    c->pending++;
-}
-
-/* Hand plaintext to the client: straight to the socket when nothing is
- * queued, the rest into the queue. */
-static void deliver(struct conn *c, const char *p, size_t n)
-{
-    c->bytes_down += n;
-    c->up->stats.bytes_down += n;
-    if (buf_len(&c->to_client) == 0 && !c->client_writing) {
-        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-        int w = uv_try_write((uv_stream_t *)&c->client, &b, 1);
-        if (w >= 0) {
-            p += w;
-            n -= (size_t)w;
-        } else if (w != UV_EAGAIN) {
-            conn_close(c, LOG_DEBUG, "client-gone", uv_words(w));
-            return;
-        }
-    }
-    if (n == 0)
-        return;
-    if (buf_append(&c->to_client, p, n) < 0) {
-        conn_close(c, LOG_ERROR, "out-of-memory", "queueing data for the client");
-        return;
-    }
-    start_client_write(c);
-}
-
-/* ---- towards the upstream ---------------------------------------------- */
-
-static void on_upstream_shutdown(uv_shutdown_t *req, int status)
-{
-    struct conn *c = req->data;
-    (void)status;
-    unref(c);
-}
-
-static void on_upstream_write(uv_write_t *req, int status)
-{
-    struct conn *c = req->data;
-
-    c->upstream_writing = 0;
-    buf_consume(&c->upstream_inflight, buf_len(&c->upstream_inflight));
-    buf_trim(&c->upstream_inflight);
-    if (c->closing) {
-        unref(c);
-        return;
-    }
-    unref(c);
-    if (status < 0) {
-        conn_close(c, LOG_WARN, "upstream-closed", uv_words(status));
-        return;
-    }
-    flush_upstream(c);
-}
-
-/*
- * Send what wolfSSL left in tls.out: try the socket directly, then keep
- * one uv_write in flight.  Called after every wolfSSL call, since reads
- * and the handshake produce records too.  Also where the client's reading
- * is paused and resumed, and where the upstream is shut down after the
- * client's EOF once everything is sent.
- */
-static void flush_upstream(struct conn *c)
-{
-    struct buf *out = &c->tls.out;
-
-    if (c->closing)
-        return;
-    if (c->upstream_shut) {
-        /* Nothing may follow our FIN; records wolfSSL makes now (a reply
-         * to a key update, say) have nowhere to go. */
-        buf_consume(out, buf_len(out));
-        return;
-    }
-    if (!c->upstream_writing && buf_len(out) > 0) {
-        uv_buf_t b = uv_buf_init(buf_peek(out), (unsigned)buf_len(out));
-        int w = uv_try_write((uv_stream_t *)&c->upstream, &b, 1);
-        if (w > 0)
-            buf_consume(out, (size_t)w);
-        else if (w != UV_EAGAIN) {
-            conn_close(c, LOG_WARN, "upstream-closed", uv_words(w));
-            return;
-        }
-        if (buf_len(out) > 0) {
-            buf_swap(out, &c->upstream_inflight);
-            b = uv_buf_init(buf_peek(&c->upstream_inflight),
-                            (unsigned)buf_len(&c->upstream_inflight));
-            c->upstream_write.data = c;
-            int r = uv_write(&c->upstream_write, (uv_stream_t *)&c->upstream,
-                             &b, 1, on_upstream_write);
-            if (r < 0) {
-                conn_close(c, LOG_WARN, "upstream-closed", uv_words(r));
-                return;
-            }
-            c->upstream_writing = 1;
-            c->pending++;
-        } else {
-            buf_trim(out);
-        }
-    }
-
-    if (c->state != CONN_OPEN || !c->has_client)
-        return;
-    size_t q = queued_up(c);
-    if (c->client_reading && q >= HIGH_WATER) {
-        uv_read_stop((uv_stream_t *)&c->client);
-        c->client_reading = 0;
-    } else if (!c->client_reading && !c->client_eof && q < LOW_WATER) {
-        client_read_start(c);
-    }
-    if (c->client_eof && q == 0 && !c->upstream_shut && !c->upstream_done) {
-        c->upstream_shut = 1;
-        c->upstream_shutdown.data = c;
-        if (uv_shutdown(&c->upstream_shutdown, (uv_stream_t *)&c->upstream,
-                        on_upstream_shutdown) == 0)
-            c->pending++;
-    }
-}
-
-/* ---- reading the client ------------------------------------------------- */
-
-static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-    struct conn *c = s->data;
-
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        uv_read_stop(s);
-        c->client_reading = 0;
-        if (nread != UV_EOF) {
-            conn_close(c, LOG_DEBUG, "client-gone", uv_words((int)nread));
-            return;
-        }
-        /* Half-close: the upstream still owes us its answers. */
-        c->client_eof = 1;
-        c->last_active = uv_now(s->loop);
-        tlsconn_close_notify(&c->tls);
-        flush_upstream(c);
-        if (!c->closing)
-            arm_timer(c);
-        maybe_finish(c);
-        return;
-    }
-    c->bytes_up += (size_t)nread;
-    c->up->stats.bytes_up += (size_t)nread;
-    c->last_active = uv_now(s->loop);
-    if (tlsconn_write(&c->tls, b->base, (size_t)nread) < 0) {
-        conn_close(c, LOG_WARN, "upstream-closed", tlsconn_reason(&c->tls));
-        return;
-    }
-    flush_upstream(c);
-}
-
-static void client_read_start(struct conn *c)
-{
-    int r = uv_read_start((uv_stream_t *)&c->client, on_alloc, on_client_read);
-    if (r < 0) {
-        conn_close(c, LOG_DEBUG, "client-gone", uv_words(r));
-        return;
-    }
-    c->client_reading = 1;
-}
-
-/* ---- reading the upstream ----------------------------------------------- */
-
-/*
- * Keep this connection's session for the next connection to the upstream.
- * Taken once the first answer arrived: TLS 1.3 tickets come after the
- * handshake and are read before it.
- */
-static void keep_session(struct conn *c)
-{
-    void *s = tlsconn_session(&c->tls);
-    c->session_kept = 1;
-    if (s == NULL)
-        return;
-    tlsconn_session_free(c->up->session);
-    c->up->session = s;
-}
-
-/*
- * Decrypt what wolfSSL can give and deliver it, until it wants more input,
- * the client's queue passes the high mark (then the upstream socket is
- * paused too), or the upstream finished.
- */
-static void pump_down(struct conn *c)
-{
-    struct tunnel *t = c->up->tunnel;
-    size_t have = 0;    /* decrypted into pbuf, not delivered yet */
-
-    /* Records are gathered into pbuf and written to the client together:
-     * a server that answers a pipeline with one record per reply would
-     * otherwise cost one write(2) per reply. */
-    while (!c->closing && !c->upstream_done) {
-        if (queued_down(c) + have >= HIGH_WATER) {
-            if (c->upstream_reading) {
-                uv_read_stop((uv_stream_t *)&c->upstream);
-                c->upstream_reading = 0;
-            }
-            break;
-        }
-        if (have == sizeof t->pbuf) {
-            deliver(c, t->pbuf, have);
-            have = 0;
-            continue;
-        }
-        ssize_t n = tlsconn_read(&c->tls, t->pbuf + have, sizeof t->pbuf - have);
-        if (n > 0 && c->spare) {
-            conn_close(c, LOG_DEBUG, "spare-closed", "the server sent data unasked");
-            return;
-        }
-        if (n > 0) {
-            if (!c->session_kept)
-                keep_session(c);
-            have += (size_t)n;
-            continue;
-        }
-        if (have > 0) {
-            deliver(c, t->pbuf, have);
-            have = 0;
-            if (c->closing)
-                return;
-        }
-        if (n == TLSCONN_AGAIN)
-            break;
-        if (c->spare) {
-            conn_close(c, LOG_DEBUG, "spare-closed",
-                       n == TLSCONN_ERROR ? tlsconn_reason(&c->tls)
-                                          : "the server closed an idle connection");
-            return;
-        }
-        c->upstream_done = 1;
-        if (c->upstream_reading) {
-            uv_read_stop((uv_stream_t *)&c->upstream);
-            c->upstream_reading = 0;
-        }
-        if (n == TLSCONN_ERROR) {
-            conn_close(c, LOG_WARN, "upstream-error", tlsconn_reason(&c->tls));
-            return;
-        }
-        /* close_notify is the normal end; EOF without it may have cut a
-         * response short, which the client will notice: worth a line. */
-        log_event(n == TLSCONN_CLOSED ? LOG_DEBUG : LOG_INFO,
-                  n == TLSCONN_CLOSED ? "upstream-closed" : "upstream-truncated",
-                  "upstream", c->up->name, NULL);
-    }
-    if (have > 0 && !c->closing)
-        deliver(c, t->pbuf, have);
-    flush_upstream(c);
-    maybe_finish(c);
-}
-
-/*
- * The end of a connection that ended well: once the upstream is done and
- * everything queued for the client is written, shut the client down (or
- * close at once when the client has gone already).
- */
-static void on_client_shutdown(uv_shutdown_t *req, int status)
-{
-    struct conn *c = req->data;
-    (void)status;
-    if (!c->closing)
-        conn_close(c, LOG_DEBUG, "closed", "done");
-    unref(c);
-}
-
-static void maybe_finish(struct conn *c)
-{
-    if (c->closing || !c->upstream_done || queued_down(c) > 0)
-        return;
-    if (c->client_eof) {
-        conn_close(c, LOG_DEBUG, "closed", "done");
-        return;
-    }
-    if (c->client_shut)
-        return;
-    c->client_shut = 1;
-    c->client_shutdown.data = c;
-    if (uv_shutdown(&c->client_shutdown, (uv_stream_t *)&c->client,
-                    on_client_shutdown) < 0) {
-        conn_close(c, LOG_DEBUG, "closed", "done");
-        return;
-    }
-    c->pending++;
-}
-
-static void handshake(struct conn *c);
-static void start_open(struct conn *c);
-
-static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-    struct conn *c = s->data;
-
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        if (nread != UV_EOF) {
-            conn_close(c, c->state == CONN_OPEN ? LOG_INFO : LOG_WARN,
-                       c->state == CONN_OPEN ? "upstream-error" : "handshake-failed",
-                       uv_words((int)nread));
-            return;
-        }
-        uv_read_stop(s);
-        c->upstream_reading = 0;
-        tlsconn_eof(&c->tls);
-    } else {
-        c->last_active = uv_now(s->loop);
-        tlsconn_feed(&c->tls, b->base, (size_t)nread);
-    }
-    if (c->state == CONN_HANDSHAKING)
-        handshake(c);
-    else
-        pump_down(c);
-    if (nread > 0 && !c->closing && tlsconn_feed_end(&c->tls) < 0)
-        conn_close(c, LOG_ERROR, "out-of-memory", "buffering upstream data");
-}
-
-static void upstream_read_start(struct conn *c)
-{
-    int r = uv_read_start((uv_stream_t *)&c->upstream, on_alloc,
-                          on_upstream_read);
-    if (r < 0) {
-        conn_close(c, LOG_WARN, "upstream-error", uv_words(r));
-        return;
-    }
-    c->upstream_reading = 1;
-}
 
 /* ---- connect and handshake ---------------------------------------------- */
 
@@ -710,10 +218,10 @@ static void check_expiry(struct conn *c)
     free(chain);
 }
 
-static void handshake(struct conn *c)
+void conn_handshake(struct conn *c)
 {
     int r = tlsconn_handshake(&c->tls);
-    flush_upstream(c);
+    pump_flush_upstream(c);
     if (c->closing || r == TLSCONN_AGAIN)
         return;
     if (r < 0) {
@@ -751,18 +259,9 @@ static void handshake(struct conn *c)
         pump_down(c);
         return;
     }
-    start_open(c);
+    pump_start(c);
 }
 
-/* The handshake verified and a client is attached: let bytes flow. */
-static void start_open(struct conn *c)
-{
-    arm_timer(c);
-    /* Only now may client bytes flow: the peer is verified. */
-    client_read_start(c);
-    if (!c->closing)
-        pump_down(c);   /* wolfSSL may hold data from the last handshake read */
-}
 
 static void connect_to(struct conn *c, const struct sockaddr *addr);
 
@@ -771,10 +270,10 @@ static void on_upstream_retry(uv_handle_t *h)
     struct conn *c = h->data;
     c->upstream_inited = 0;
     if (c->closing) {
-        unref(c);
+        conn_unref(c);
         return;
     }
-    unref(c);
+    conn_unref(c);
     struct addrinfo *ai = c->next_addr;
     c->next_addr = ai->ai_next;
     connect_to(c, ai->ai_addr);
@@ -785,20 +284,20 @@ static void on_connected(uv_connect_t *req, int status)
     struct conn *c = req->data;
 
     if (c->closing) {
-        unref(c);
+        conn_unref(c);
         return;
     }
-    unref(c);
+    conn_unref(c);
     if (status < 0) {
         if (c->next_addr && status != UV_ECANCELED) {
             /* Another address of the name may answer: start over on a
              * fresh handle once this one has closed. */
             log_event(LOG_DEBUG, "connect-retry", "upstream", c->up->name,
-                      "reason", uv_words(status), NULL);
+                      "reason", conn_words(status), NULL);
             uv_close((uv_handle_t *)&c->upstream, on_upstream_retry);
             return;
         }
-        conn_close(c, LOG_WARN, "connect-failed", uv_words(status));
+        conn_close(c, LOG_WARN, "connect-failed", conn_words(status));
         return;
     }
     uv_freeaddrinfo(c->addrs);
@@ -815,9 +314,9 @@ static void on_connected(uv_connect_t *req, int status)
      * name, so same certificate checks) spares a full handshake. */
     tlsconn_resume(&c->tls, c->up->session);
     c->state = CONN_HANDSHAKING;
-    upstream_read_start(c);
+    pump_upstream_read_start(c);
     if (!c->closing)
-        handshake(c);
+        conn_handshake(c);
 }
 
 static void connect_to(struct conn *c, const struct sockaddr *addr)
@@ -825,7 +324,7 @@ static void connect_to(struct conn *c, const struct sockaddr *addr)
     c->state = CONN_CONNECTING;
     int r = uv_tcp_init(c->up->tunnel->loop, &c->upstream);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "connect-failed", uv_words(r));
+        conn_close(c, LOG_WARN, "connect-failed", conn_words(r));
         return;
     }
     c->upstream.data = c;
@@ -834,7 +333,7 @@ static void connect_to(struct conn *c, const struct sockaddr *addr)
     c->connect.data = c;
     r = uv_tcp_connect(&c->connect, &c->upstream, addr, on_connected);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "connect-failed", uv_words(r));
+        conn_close(c, LOG_WARN, "connect-failed", conn_words(r));
         return;
     }
     c->pending++;
@@ -846,14 +345,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 
     if (c->closing) {
         uv_freeaddrinfo(ai);
-        unref(c);
+        conn_unref(c);
         return;
     }
-    unref(c);
+    conn_unref(c);
     if (status < 0 || ai == NULL) {
         /* Nothing is cached: the next connection asks DNS again. */
         conn_close(c, LOG_WARN, "resolve-failed",
-                   status < 0 ? uv_words(status) : "no address");
+                   status < 0 ? conn_words(status) : "no address");
         uv_freeaddrinfo(ai);
         return;
     }
@@ -861,6 +360,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
     c->next_addr = ai->ai_next;
     connect_to(c, ai->ai_addr);
 }
+
 
 /* ---- accepting ------------------------------------------------------------ */
 
@@ -906,7 +406,7 @@ static void start_upstream(struct conn *c)
     int r = uv_getaddrinfo(up->tunnel->loop, &c->resolve, on_resolved,
                            up->server->host, up->port, &hints);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "resolve-failed", uv_words(r));
+        conn_close(c, LOG_WARN, "resolve-failed", conn_words(r));
         return;
     }
     c->pending++;
@@ -981,7 +481,7 @@ void conn_accept(struct upstream *up)
     c->started = c->last_active = uv_now(t->loop);
     uv_timer_stop(&c->timer);
     log_event(LOG_DEBUG, "paired", "upstream", up->name, NULL);
-    start_open(c);
+    pump_start(c);
 }
 
 void conn_close_all(struct tunnel *t, int all)

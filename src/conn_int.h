@@ -1,0 +1,139 @@
+/*
+ * conn_int.h: one tunnelled connection, shared by conn.c (its life:
+ * accept, resolve, connect, handshake, pre-warmed spares, close) and pump.c
+ * (its bytes: both directions, backpressure, half-close).  Not for other
+ * modules.
+ *
+ * Every accepted local connection ("client") gets its own TLS connection
+ * to its listener's upstream:
+ *
+ *   accept ──▶ RESOLVING ──▶ CONNECTING ──▶ HANDSHAKING ──▶ OPEN ──▶ closed
+ *                 │               │               │            │
+ *                 └── failure, or the connect timeout: close ──┘
+ *
+ *   RESOLVING    async getaddrinfo (skipped for IP literals)
+ *   CONNECTING   non-blocking TCP connect to the upstream
+ *   HANDSHAKING  TLS handshake and certificate verification; the client is
+ *                not read yet, so no client byte can reach an unverified peer
+ *   OPEN         bytes both ways, unchanged
+ *
+ * One timer per connection bounds connect + handshake, then serves as the
+ * idle timer, and after the client's EOF bounds how long we wait for the
+ * upstream to finish.
+ *
+ * Data path.  Socket reads land in one loop-wide buffer: client bytes are
+ * encrypted from it at once into tls.out; upstream ciphertext is lent to
+ * wolfSSL, which decrypts into a second loop-wide buffer, from which the
+ * plaintext is written to the client with uv_try_write.  Only what a socket
+ * does not take at once is copied into a per-connection queue.  Each
+ * direction keeps one uv_write in flight (the queue is swapped into an
+ * "inflight" buffer that libuv owns until the callback).
+ *
+ * Backpressure.  When a direction's queued bytes pass HIGH_WATER we stop
+ * reading the socket that feeds it, and resume below LOW_WATER, so a client
+ * that never reads holds memtunnel's memory to about HIGH_WATER + a read.
+ *
+ * Close.  Client EOF: send close_notify, shut the upstream's write side
+ * down once flushed, and keep delivering the upstream's remaining bytes.
+ * Upstream close_notify or EOF: flush what is queued for the client, then
+ * shut the client down and close.  Errors close both sides at once.
+ *
+ * Lifetime.  A connection counts its open handles and outstanding requests
+ * in `pending`; every callback decrements it and the last one frees the
+ * connection.  Once `closing` is set, callbacks only do that.
+ */
+#ifndef MEMTUNNEL_CONN_INT_H
+#define MEMTUNNEL_CONN_INT_H
+
+#include <netdb.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "log.h"
+#include "tlsconn.h"
+#include "tunnel_int.h"
+
+enum conn_state {
+    CONN_RESOLVING,
+    CONN_CONNECTING,
+    CONN_HANDSHAKING,
+    CONN_OPEN,
+};
+
+struct conn {
+    struct upstream *up;
+    struct conn *prev, *next;            /* tunnel's list, for tunnel_close */
+    enum conn_state state;
+    int pending;                         /* handles + requests outstanding */
+    int closing;
+
+    uv_tcp_t client;
+    uv_tcp_t upstream;
+    uv_timer_t timer;
+    uv_getaddrinfo_t resolve;
+    struct addrinfo *addrs, *next_addr;  /* resolved, tried in order */
+    uv_connect_t connect;
+    uv_write_t client_write, upstream_write;
+    uv_shutdown_t client_shutdown, upstream_shutdown;
+    int upstream_inited;
+
+    struct tlsconn tls;                  /* tls.out: ciphertext queued */
+    int tls_inited;
+    struct buf upstream_inflight;        /* ciphertext owned by a uv_write */
+    struct buf to_client;                /* plaintext queued for the client */
+    struct buf client_inflight;          /* plaintext owned by a uv_write */
+
+    unsigned client_reading : 1, upstream_reading : 1;
+    unsigned client_writing : 1, upstream_writing : 1;
+    unsigned client_eof : 1, upstream_done : 1;
+    unsigned client_shut : 1, upstream_shut : 1;
+
+    uint64_t started, last_active;       /* loop time, ms */
+    uint64_t started_ns;                 /* for the handshake time */
+    int counted;                         /* in up->stats.active */
+    int has_client;                      /* `client` is an initialised handle */
+    int spare;                           /* pre-warmed, waiting for a client */
+    struct conn *next_spare;             /* up->ready, when spare and OPEN */
+    int session_kept;                    /* our session was offered to up */
+    uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
+};
+
+/* conn.c */
+
+/* The one way a connection ends: logs `at` with the reason when given,
+ * closes every handle; the last callback frees the connection.
+ * Idempotent; `c` must not be used by a caller that may have closed it
+ * unless it checks c->closing (the memory lives until the callbacks ran). */
+void conn_close(struct conn *c, enum log_level level, const char *at,
+                const char *reason);
+
+/* Drop one of the references counted in c->pending; the last frees. */
+void conn_unref(struct conn *c);
+
+/* Re-arm the timer for what an open connection needs now. */
+void conn_arm_timer(struct conn *c);
+
+/* Drive the TLS handshake with what arrived; on success start pumping
+ * (or park a spare). */
+void conn_handshake(struct conn *c);
+
+/* Words for a libuv error, for log lines. */
+const char *conn_words(int err);
+
+/* pump.c */
+
+/* Decrypt and deliver what can be; pause the upstream above the mark. */
+void pump_down(struct conn *c);
+
+/* Send what wolfSSL left in tls.out; pause or resume the client. */
+void pump_flush_upstream(struct conn *c);
+
+/* Read the upstream socket. */
+void pump_upstream_read_start(struct conn *c);
+
+/* The handshake verified and a client is attached: let bytes flow. */
+void pump_start(struct conn *c);
+
+#endif
