@@ -1,11 +1,13 @@
 /*
  * child: spawn, forward signals, reap, and stop the wrapped command.
  */
+#define _GNU_SOURCE             /* pipe2 */
 #include "child.h"
 
 #include <errno.h>
 #include <signal.h>
-#include <spawn.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include "log.h"
+
+extern char **environ;
 
 const int child_signals[] = {
     SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, 0
@@ -25,6 +29,8 @@ struct child {
     pid_t pid;
     int exited;
     int closed;
+    int own_group;                /* in its own process group */
+    int terminating;              /* child_terminate was called */
     child_exit_cb cb;
     void *arg;
     uv_signal_t sigchld;
@@ -102,6 +108,9 @@ static void on_sigchld(uv_signal_t *h, int signum)
             continue;
         ch->exited = 1;
         uv_timer_stop(&ch->kill_timer);
+        /* Being stopped, the child is gone: what it started goes too. */
+        if (ch->terminating && ch->own_group)
+            kill(-ch->pid, SIGKILL);
         int code = child_exit_code(st);
         if (WIFSIGNALED(st)) {
             log_event(LOG_INFO, "child-exited", "signal",
@@ -131,6 +140,12 @@ static void on_signal(uv_signal_t *h, int signum)
     kill(ch->pid, signum);
 }
 
+/* Stopping reaches the whole process group when the child has its own. */
+static void stop_tree(struct child *ch, int sig)
+{
+    kill(ch->own_group ? -ch->pid : ch->pid, sig);
+}
+
 static void on_kill_timer(uv_timer_t *t)
 {
     struct child *ch = t->data;
@@ -138,53 +153,7 @@ static void on_kill_timer(uv_timer_t *t)
         return;
     log_event(LOG_WARN, "child-killed", "reason",
               "still running after the grace period (--grace)", NULL);
-    kill(ch->pid, SIGKILL);
-}
-
-/* Where PATH finds `name` as execvp would, into buf.  0 or an errno. */
-static int find_in_path(const char *name, char *buf, size_t len)
-{
-    if (strchr(name, '/')) {
-        snprintf(buf, len, "%s", name);
-        return 0;
-    }
-    const char *path = getenv("PATH");
-    if (path == NULL)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        snprintf(buf, len, "%.*s%s%s", (int)n, path, n ? "/" : "", name);
-        if (access(buf, X_OK) == 0)
-            return 0;
-        path += n + (path[n] == ':');
-    }
-    return ENOENT;
-}
-
-/*
- * An executable file that is not a binary and has no #! line: run it with
- * /bin/sh, as execvp and every shell do.
- */
-static int spawn_script(struct child *ch, posix_spawnattr_t *attr,
-                        char *const argv[], char *const envp[])
-{
-    char path[4096];
-    size_t argc = 0;
-
-    if (find_in_path(argv[0], path, sizeof path) != 0)
-        return ENOEXEC;
-    while (argv[argc])
-        argc++;
-    char **sh = calloc(argc + 2, sizeof *sh);
-    if (sh == NULL)
-        return ENOMEM;
-    sh[0] = "/bin/sh";
-    sh[1] = path;
-    for (size_t i = 1; i < argc; i++)
-        sh[i + 1] = argv[i];
-    int r = posix_spawn(&ch->pid, "/bin/sh", NULL, attr, sh, envp);
-    free(sh);
-    return r == 0 ? 0 : ENOEXEC;
+    stop_tree(ch, SIGKILL);
 }
 
 struct child *child_new(uv_loop_t *loop, const struct config *cfg,
@@ -211,32 +180,91 @@ struct child *child_new(uv_loop_t *loop, const struct config *cfg,
     return ch;
 }
 
+/*
+ * In the new process, between fork and exec: only async-signal-safe calls.
+ * The command gets every signal at its default and none blocked (memtunnel
+ * ignores SIGPIPE and handles others; a shell would reset them too), and
+ * SIGTERM when memtunnel dies, even of SIGKILL: the app must not run on
+ * without its tunnel.  Without a terminal it gets a process group of its
+ * own, so that stopping it reaches every process it started.  With one it
+ * stays in memtunnel's group, which owns the terminal's foreground.
+ */
+static void exec_child(char *const argv[], char *const envp[], pid_t parent,
+                       int own_group, int report_fd)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    int e;
+
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (own_group)
+        setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)        /* memtunnel died before prctl */
+        _exit(127);
+    environ = (char **)envp;
+    /* execvp searches PATH and runs a #!-less script with /bin/sh. */
+    execvp(argv[0], argv);
+    e = errno;
+    while (write(report_fd, &e, sizeof e) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
+
 int child_spawn(struct child *ch, char *const argv[], char *const envp[],
                 int *err)
 {
-    /* Every signal at its default and none blocked, whatever memtunnel
-     * ignores or handles (a shell would do the same). */
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int r = posix_spawnp(&ch->pid, argv[0], NULL, &attr, argv, envp);
-    if (r == ENOEXEC)
-        r = spawn_script(ch, &attr, argv, envp);
-    posix_spawnattr_destroy(&attr);
-    if (r != 0) {
-        *err = r;
+    int fds[2], e = 0;
+    ssize_t n;
+
+    /* exec failure is reported through a close-on-exec pipe: EOF means
+     * the command is running. */
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        *err = errno;
         ch->exited = 1;
-        log_exec_failure(argv[0], r);
-        return exec_status(r);
+        log_exec_failure(argv[0], *err);
+        return 126;
     }
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)ch->pid);
-    log_event(LOG_DEBUG, "child-started", "pid", pid, "command", argv[0], NULL);
+    ch->own_group = !isatty(STDIN_FILENO);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        exec_child(argv, envp, parent, ch->own_group, fds[1]);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        *err = errno;
+        close(fds[0]);
+        ch->exited = 1;
+        log_exec_failure(argv[0], *err);
+        return 126;
+    }
+    ch->pid = pid;
+    /* Set it from this side too: signals sent to the group right away
+     * must not miss it. */
+    if (ch->own_group)
+        setpgid(pid, pid);
+    while ((n = read(fds[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(fds[0]);
+    if (n == (ssize_t)sizeof e) {
+        /* The command could not run; the child has exited, and SIGCHLD's
+         * handler will reap it without reporting (ch->exited). */
+        *err = e;
+        ch->exited = 1;
+        log_exec_failure(argv[0], e);
+        return exec_status(e);
+    }
+    char pidtext[16];
+    snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
+    log_event(LOG_DEBUG, "child-started", "pid", pidtext, "command", argv[0],
+              NULL);
     return 0;
 }
 
@@ -249,7 +277,8 @@ void child_terminate(struct child *ch, uint32_t grace_ms)
 {
     if (ch->exited)
         return;
-    kill(ch->pid, SIGTERM);
+    ch->terminating = 1;
+    stop_tree(ch, SIGTERM);
     uv_timer_start(&ch->kill_timer, on_kill_timer, grace_ms, 0);
 }
 

@@ -1,10 +1,12 @@
 /*
  * child: the wrapped command (SPEC §4).
  *
- * Spawned only after every listener is bound, in memtunnel's own process
- * group with the terminal and stdio inherited, so interactive commands
- * behave as when run bare; with every signal at its default and an empty
- * signal mask (memtunnel ignores SIGPIPE, the child must not).
+ * Spawned only after every listener is bound, with stdio inherited and
+ * every signal at its default and an empty signal mask (memtunnel ignores
+ * SIGPIPE, the child must not).  With a terminal it stays in memtunnel's
+ * process group, so interactive commands behave as when run bare; without
+ * one it gets a group of its own, so that stopping it after a fatal error
+ * reaches every process it started.  It gets SIGTERM if memtunnel dies.
  *
  * The signals of SPEC §4 reach the child exactly once: forwarded, except
  * where the child already got them itself (SIGTERM on Heroku, terminal
