@@ -218,6 +218,8 @@ static void check_expiry(struct conn *c)
     free(chain);
 }
 
+static void retry(struct conn *c, const struct sockaddr *addr);
+
 void conn_handshake(struct conn *c)
 {
     int r = tlsconn_handshake(&c->tls);
@@ -226,6 +228,20 @@ void conn_handshake(struct conn *c)
         return;
     if (r < 0) {
         int verify = tlsconn_verify_failed(&c->tls);
+        if (!verify && c->offered_session) {
+            /* Some servers (memcached 1.6 requiring client certificates)
+             * answer a resumption attempt with an alert.  Stop offering
+             * sessions to this upstream and do a full handshake. */
+            log_event(LOG_DEBUG, "resume-refused", "upstream", c->up->name,
+                      "reason", tlsconn_reason(&c->tls), NULL);
+            c->up->no_resume = 1;
+            c->full_handshake = 1;
+            c->offered_session = 0;
+            tlsconn_free(&c->tls);
+            c->tls_inited = 0;
+            retry(c, (const struct sockaddr *)&c->peer);
+            return;
+        }
         conn_close(c, LOG_WARN, verify ? "verify-failed" : "handshake-failed",
                    tlsconn_reason(&c->tls));
         return;
@@ -274,9 +290,21 @@ static void on_upstream_retry(uv_handle_t *h)
         return;
     }
     conn_unref(c);
-    struct addrinfo *ai = c->next_addr;
-    c->next_addr = ai->ai_next;
-    connect_to(c, ai->ai_addr);
+    connect_to(c, (const struct sockaddr *)&c->peer);
+}
+
+/* Start over towards addr on a fresh handle, once this one has closed. */
+static void retry(struct conn *c, const struct sockaddr *addr)
+{
+    if (addr != (const struct sockaddr *)&c->peer)
+        memcpy(&c->peer, addr, addr->sa_family == AF_INET6
+                               ? sizeof(struct sockaddr_in6)
+                               : sizeof(struct sockaddr_in));
+    if (c->upstream_reading) {
+        uv_read_stop((uv_stream_t *)&c->upstream);
+        c->upstream_reading = 0;
+    }
+    uv_close((uv_handle_t *)&c->upstream, on_upstream_retry);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -290,11 +318,12 @@ static void on_connected(uv_connect_t *req, int status)
     conn_unref(c);
     if (status < 0) {
         if (c->next_addr && status != UV_ECANCELED) {
-            /* Another address of the name may answer: start over on a
-             * fresh handle once this one has closed. */
+            /* Another address of the name may answer. */
             log_event(LOG_DEBUG, "connect-retry", "upstream", c->up->name,
                       "reason", conn_words(status), NULL);
-            uv_close((uv_handle_t *)&c->upstream, on_upstream_retry);
+            struct addrinfo *ai = c->next_addr;
+            c->next_addr = ai->ai_next;
+            retry(c, ai->ai_addr);
             return;
         }
         conn_close(c, LOG_WARN, "connect-failed", conn_words(status));
@@ -312,7 +341,10 @@ static void on_connected(uv_connect_t *req, int status)
     }
     /* A session from an earlier connection to the same upstream (same
      * name, so same certificate checks) spares a full handshake. */
-    tlsconn_resume(&c->tls, c->up->session);
+    if (c->up->session && !c->up->no_resume && !c->full_handshake) {
+        tlsconn_resume(&c->tls, c->up->session);
+        c->offered_session = 1;
+    }
     c->state = CONN_HANDSHAKING;
     pump_upstream_read_start(c);
     if (!c->closing)
@@ -321,6 +353,10 @@ static void on_connected(uv_connect_t *req, int status)
 
 static void connect_to(struct conn *c, const struct sockaddr *addr)
 {
+    if (addr != (const struct sockaddr *)&c->peer)
+        memcpy(&c->peer, addr, addr->sa_family == AF_INET6
+                               ? sizeof(struct sockaddr_in6)
+                               : sizeof(struct sockaddr_in));
     c->state = CONN_CONNECTING;
     int r = uv_tcp_init(c->up->tunnel->loop, &c->upstream);
     if (r < 0) {

@@ -97,6 +97,9 @@ struct conn {
     int spare;                           /* pre-warmed, waiting for a client */
     struct conn *next_spare;             /* up->ready, when spare and OPEN */
     int session_kept;                    /* our session was offered to up */
+    int offered_session;                 /* this handshake tries to resume */
+    int full_handshake;                  /* resuming was refused: don't */
+    struct sockaddr_storage peer;        /* the address being connected to */
     uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
 };
 

@@ -3,6 +3,7 @@
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/openssl/evp.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
@@ -106,6 +107,56 @@ static int load_trust(WOLFSSL_CTX *c, const struct config *cfg,
     return 0;
 }
 
+/*
+ * Does the client key belong to the client certificate?  The library's own
+ * check (wolfSSL_CTX_check_private_key) passes any EC key in Debian's build,
+ * so sign with the key and verify with the certificate's public key: a
+ * mismatch then fails at start, not at every handshake.
+ */
+static int key_matches(const struct config *cfg)
+{
+    static const unsigned char msg[] = "memtunnel client key check";
+    unsigned char sig[1024];
+    size_t siglen = sizeof sig;
+    WOLFSSL_X509 *x509;
+    WOLFSSL_BIO *bio;
+    int ok = 0;
+
+    if (cfg->cert_file)
+        x509 = wolfSSL_X509_load_certificate_file(cfg->cert_file,
+                                                  WOLFSSL_FILETYPE_PEM);
+    else
+        x509 = wolfSSL_X509_load_certificate_buffer(
+                   (const unsigned char *)cfg->cert_pem,
+                   (int)strlen(cfg->cert_pem), WOLFSSL_FILETYPE_PEM);
+    if (cfg->key_file)
+        bio = wolfSSL_BIO_new_file(cfg->key_file, "r");
+    else
+        bio = wolfSSL_BIO_new_mem_buf(cfg->key_pem, (int)strlen(cfg->key_pem));
+    WOLFSSL_EVP_PKEY *key = bio ? wolfSSL_PEM_read_bio_PrivateKey(bio, NULL,
+                                                                  NULL, NULL)
+                                : NULL;
+    WOLFSSL_EVP_PKEY *pub = x509 ? wolfSSL_X509_get_pubkey(x509) : NULL;
+    WOLFSSL_EVP_MD_CTX *s = wolfSSL_EVP_MD_CTX_new();
+    WOLFSSL_EVP_MD_CTX *v = wolfSSL_EVP_MD_CTX_new();
+
+    if (key && pub && s && v
+        && wolfSSL_EVP_DigestSignInit(s, NULL, wolfSSL_EVP_sha256(), NULL, key) == 1
+        && wolfSSL_EVP_DigestSignUpdate(s, msg, sizeof msg) == 1
+        && wolfSSL_EVP_DigestSignFinal(s, sig, &siglen) == 1
+        && wolfSSL_EVP_DigestVerifyInit(v, NULL, wolfSSL_EVP_sha256(), NULL, pub) == 1
+        && wolfSSL_EVP_DigestVerifyUpdate(v, msg, sizeof msg) == 1
+        && wolfSSL_EVP_DigestVerifyFinal(v, sig, siglen) == 1)
+        ok = 1;
+    wolfSSL_EVP_MD_CTX_free(s);
+    wolfSSL_EVP_MD_CTX_free(v);
+    wolfSSL_EVP_PKEY_free(pub);
+    wolfSSL_EVP_PKEY_free(key);
+    wolfSSL_BIO_free(bio);
+    wolfSSL_X509_free(x509);
+    return ok;
+}
+
 static int load_identity(WOLFSSL_CTX *c, const struct config *cfg,
                          struct config_error *err)
 {
@@ -135,7 +186,8 @@ static int load_identity(WOLFSSL_CTX *c, const struct config *cfg,
              "(missing, unreadable, encrypted or not PEM)", NULL);
         return -1;
     }
-    if (wolfSSL_CTX_check_private_key(c) != WOLFSSL_SUCCESS) {
+    if (wolfSSL_CTX_check_private_key(c) != WOLFSSL_SUCCESS
+        || !key_matches(cfg)) {
         fail(err, cfg->key_source, "%sthe client key does not match the "
              "client certificate", NULL);
         return -1;

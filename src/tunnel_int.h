@@ -32,6 +32,7 @@ struct upstream {
     void *session;                       /* last TLS session, for resumption */
     struct conn *ready;                  /* pre-warmed, verified, unused */
     int expiry_checked;                  /* the chain's dates were looked at */
+    int no_resume;                       /* the server refused a resumption */
     uint64_t accept_logged;              /* loop time of the last such line */
     unsigned accept_failures, shed;      /* since that line */
     unsigned spares;                     /* pre-warmed: ready or on the way */
