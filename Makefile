@@ -110,8 +110,9 @@ check: deps-test
 	$(Q)$(MAKE) --no-print-directory integration
 	$(Q)$(MAKE) --no-print-directory check-buildpack
 
-sanitize:
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
+sanitize: deps-test
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined unit
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined integration
 
 demo: $(PROG) deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) tests/demo.sh

@@ -4,6 +4,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
@@ -113,13 +114,49 @@ static int load_trust(WOLFSSL_CTX *c, const struct config *cfg,
  * so sign with the key and verify with the certificate's public key: a
  * mismatch then fails at start, not at every handshake.
  */
+/* Key material must not linger in freed memory. */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+/* The whole file, NUL-terminated, or NULL. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+
+    if (f == NULL)
+        return NULL;
+    do {
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap + 65536);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+            cap += 65536;
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+    } while (r > 0 && n < (1 << 20));
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 static int key_matches(const struct config *cfg)
 {
     static const unsigned char msg[] = "memtunnel client key check";
     unsigned char sig[1024];
     size_t siglen = sizeof sig;
     WOLFSSL_X509 *x509;
-    WOLFSSL_BIO *bio;
     int ok = 0;
 
     if (cfg->cert_file)
@@ -129,13 +166,29 @@ static int key_matches(const struct config *cfg)
         x509 = wolfSSL_X509_load_certificate_buffer(
                    (const unsigned char *)cfg->cert_pem,
                    (int)strlen(cfg->cert_pem), WOLFSSL_FILETYPE_PEM);
-    if (cfg->key_file)
-        bio = wolfSSL_BIO_new_file(cfg->key_file, "r");
-    else
-        bio = wolfSSL_BIO_new_mem_buf(cfg->key_pem, (int)strlen(cfg->key_pem));
-    WOLFSSL_EVP_PKEY *key = bio ? wolfSSL_PEM_read_bio_PrivateKey(bio, NULL,
-                                                                  NULL, NULL)
-                                : NULL;
+    /* PEM to DER by hand: wolfSSL 5.5's PEM_read_bio_PrivateKey reads
+     * freed memory when the key is followed by certificates. */
+    size_t pemlen = 0;
+    char *pem = cfg->key_file ? read_file(cfg->key_file, &pemlen)
+                              : NULL;
+    const char *keytext = cfg->key_file ? pem : cfg->key_pem;
+    if (keytext && !cfg->key_file)
+        pemlen = strlen(keytext);
+    WOLFSSL_EVP_PKEY *key = NULL;
+    if (keytext && pemlen < 1 << 20) {
+        unsigned char *der = malloc(pemlen);
+        int n = der ? wc_KeyPemToDer((const unsigned char *)keytext,
+                                     (int)pemlen, der, (int)pemlen, NULL) : -1;
+        const unsigned char *p = der;
+        if (n > 0)
+            key = wolfSSL_d2i_AutoPrivateKey(NULL, &p, n);
+        if (der)
+            wipe(der, pemlen);
+        free(der);
+    }
+    if (pem)
+        wipe(pem, pemlen);
+    free(pem);
     WOLFSSL_EVP_PKEY *pub = x509 ? wolfSSL_X509_get_pubkey(x509) : NULL;
     WOLFSSL_EVP_MD_CTX *s = wolfSSL_EVP_MD_CTX_new();
     WOLFSSL_EVP_MD_CTX *v = wolfSSL_EVP_MD_CTX_new();
@@ -152,7 +205,6 @@ static int key_matches(const struct config *cfg)
     wolfSSL_EVP_MD_CTX_free(v);
     wolfSSL_EVP_PKEY_free(pub);
     wolfSSL_EVP_PKEY_free(key);
-    wolfSSL_BIO_free(bio);
     wolfSSL_X509_free(x509);
     return ok;
 }
