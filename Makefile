@@ -110,6 +110,32 @@ check: deps-test
 	$(Q)$(MAKE) --no-print-directory integration
 	$(Q)$(MAKE) --no-print-directory check-buildpack
 
+SOAKLOAD := $(BUILD)/tools/soakload
+FUZZ_SECONDS ?= 60
+.PHONY: check-long fuzz valgrind
+
+$(SOAKLOAD): tests/long/soakload.c | deps
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(SANFLAGS) $(CFLAGS) -o $@ $<
+
+# The soak: a million verified operations with client aborts (minutes).
+check-long: $(PROG) $(MCLOAD) $(SOAKLOAD) pki deps-test
+	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+	  SOAKLOAD=$(abspath $(SOAKLOAD)) MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) \
+	  tests/long/run.sh
+
+# libFuzzer targets (clang) for the configuration and PEM parsers.
+fuzz: deps-test
+	$(Q)tests/deps.sh extra
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Integration scenarios under valgrind memcheck: no leak, no invalid access.
+valgrind: $(PROG) $(MCLOAD) pki deps-test
+	$(Q)tests/deps.sh extra
+	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/valgrind.sh
+
 sanitize: deps-test
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined unit
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined integration

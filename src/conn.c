@@ -336,7 +336,8 @@ static void on_connected(uv_connect_t *req, int status)
     c->tls_inited = 1;   /* tlsconn_free is owed even if init fails */
     if (tlsconn_init(&c->tls, c->up->tunnel->tls, c->up->tls_name,
                      c->up->tls_name_is_ip) < 0) {
-        conn_close(c, LOG_ERROR, "out-of-memory", "creating the TLS session");
+        conn_close(c, LOG_WARN, "handshake-failed", "cannot create a TLS "
+                   "session: out of file descriptors or memory");
         return;
     }
     /* A session from an earlier connection to the same upstream (same

@@ -121,6 +121,59 @@ static unsigned shed(struct tunnel *t, struct upstream *up)
     return n;
 }
 
+static int listen_one(struct tunnel *t, struct upstream *up, uint16_t port);
+
+/*
+ * When not even the reserve descriptor could be had back (other threads,
+ * such as DNS lookups, took it), waiting connections cannot be accepted
+ * and libuv would retry at once, for ever.  Close the listener instead and
+ * open it again on the same port a little later: meanwhile new clients are
+ * refused rather than left hanging.
+ */
+#define REOPEN_MS 200
+
+static void on_reopen(uv_timer_t *timer);
+
+static void on_paused(uv_handle_t *h)
+{
+    struct upstream *up = h->data;
+    up->listening = 0;
+    if (!up->tunnel->closed)
+        uv_timer_start(&up->reopen_timer, on_reopen, REOPEN_MS, 0);
+}
+
+static void on_reopen(uv_timer_t *timer)
+{
+    struct upstream *up = timer->data;
+    struct tunnel *t = up->tunnel;
+
+    if (t->closed)
+        return;
+    if (t->reserve_fd < 0)
+        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int r = listen_one(t, up, up->bound_port);
+    if (r < 0) {
+        if (up->listening)
+            uv_close((uv_handle_t *)&up->listener, on_paused);
+        else
+            uv_timer_start(&up->reopen_timer, on_reopen, REOPEN_MS, 0);
+        return;
+    }
+    up->paused = 0;
+    log_event(LOG_INFO, "listener-resumed", "local", up->local, NULL);
+}
+
+static void pause_listener(struct upstream *up)
+{
+    if (up->paused)
+        return;
+    up->paused = 1;
+    log_event(LOG_WARN, "listener-paused", "local", up->local, "reason",
+              "out of file descriptors: new clients are refused until some "
+              "close (raise the limit: ulimit -n)", NULL);
+    uv_close((uv_handle_t *)&up->listener, on_paused);
+}
+
 /* At most one accept-failed line a second per listener, with a count. */
 static void log_accept_failed(struct upstream *up, int status, unsigned shed)
 {
@@ -152,6 +205,8 @@ static void on_accept(uv_stream_t *listener, int status)
          * listener is broken, and the app would lose its cache for good. */
         if (status == UV_EMFILE || status == UV_ENFILE) {
             log_accept_failed(up, status, shed(up->tunnel, up));
+            if (up->tunnel->reserve_fd < 0)
+                pause_listener(up);
             return;
         }
         if (status == UV_ENOMEM || status == UV_ENOBUFS
@@ -231,6 +286,9 @@ static int listen_one(struct tunnel *t, struct upstream *up, uint16_t port)
     if ((r = uv_tcp_getsockname(&up->listener, (struct sockaddr *)&bound,
                                 &len)) < 0)
         return r;
+    up->bound_port = ntohs(bound.ss_family == AF_INET6
+                           ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                           : ((struct sockaddr_in *)&bound)->sin_port);
     if (bound.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
         snprintf(up->local, sizeof up->local, "[%s]:%u", ip,
@@ -281,7 +339,7 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
     t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (!cfg->listen_loopback)
         log_event(LOG_WARN, "listening-publicly", "local", t->ups[0].local,
-                  "reason", "--listen is not a loopback address: anyone who can "
+                  "reason", "the listen address is not loopback: anyone who can "
                   "reach it can use the cache unencrypted", NULL);
     for (size_t i = 0; i < t->nups; i++)
         log_event(LOG_INFO, "listening", "local", t->ups[i].local,
@@ -289,6 +347,8 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
     for (size_t i = 0; i < t->nups; i++) {
         uv_timer_init(t->loop, &t->ups[i].spare_timer);
         t->ups[i].spare_timer.data = &t->ups[i];
+        uv_timer_init(t->loop, &t->ups[i].reopen_timer);
+        t->ups[i].reopen_timer.data = &t->ups[i];
         fill_spares(&t->ups[i]);
     }
     t->spares_on = 1;
@@ -347,6 +407,8 @@ static void on_drain_timer(uv_timer_t *timer)
 void tunnel_conn_count(struct tunnel *t, int delta)
 {
     t->nconns += delta;
+    if (delta < 0 && t->reserve_fd < 0 && !t->closed)
+        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (t->nconns > t->peak)
         t->peak = t->nconns;
     size_t idle = t->nups * t->cfg->prewarm;
@@ -372,8 +434,10 @@ void tunnel_close(struct tunnel *t, uint32_t grace_ms)
     if (t->stats_on)
         uv_close((uv_handle_t *)&t->stats_timer, NULL);
     if (t->spares_on)
-        for (size_t i = 0; i < t->nups; i++)
+        for (size_t i = 0; i < t->nups; i++) {
             uv_close((uv_handle_t *)&t->ups[i].spare_timer, NULL);
+            uv_close((uv_handle_t *)&t->ups[i].reopen_timer, NULL);
+        }
     conn_close_all(t, grace_ms == 0);
     if (t->conns == NULL)
         return;

@@ -38,6 +38,9 @@ struct upstream {
     unsigned spares;                     /* pre-warmed: ready or on the way */
     unsigned spare_failures;             /* in a row, for the backoff */
     uv_timer_t spare_timer;              /* backoff before the next spare */
+    uv_timer_t reopen_timer;             /* a paused listener's reopening */
+    int paused;                          /* listener closed: out of fds */
+    uint16_t bound_port;                 /* the listener's port, once bound */
 };
 
 struct conn;

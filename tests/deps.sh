@@ -11,13 +11,16 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libuv1-dev libwolfssl-dev check)
 test_pkgs=(memcached libmemcached-tools sasl2-bin openssl python3-pylibmc python3-pymemcache procps stunnel4)
+# make fuzz and make valgrind only
+extra_pkgs=(clang libclang-rt-14-dev valgrind)
 
 case ${1:-} in
 build) want=("${build_pkgs[@]}") ;;
 test) want=("${test_pkgs[@]}") ;;
 all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+extra) want=("${extra_pkgs[@]}") ;;
 *)
-	echo "usage: $0 build|test|all" >&2
+	echo "usage: $0 build|test|all|extra" >&2
 	exit 64
 	;;
 esac

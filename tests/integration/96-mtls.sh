@@ -4,6 +4,9 @@
 #     configuration error at start (exit 78, naming the key's flag or
 #     variable), from files and from inline PEM alike: otherwise every
 #     connection would fail later, at the server.
+#   - A MEMTUNNEL_KEY that holds the key followed by the certificate chain
+#     (a common bundle) starts (and, under ASan or valgrind, without an
+#     invalid access while the key is read).
 #   - memcached's own TLS with client certificates required
 #     (ssl_verify_mode=2): 1.6.18 answers any attempt to resume a session
 #     with an internal_error alert (shown first with openssl s_client, so
@@ -29,6 +32,10 @@ assert_eq 1 "$(count_log "$T/mismatch-env.log" '^memtunnel level=error at=config
 st=$(run_memtunnel "$T/match.out" "$T/match.log" --servers "localhost:$MC_PORT" --ca "$PKI/ca.crt" \
 	--cert "$PKI/client.crt" --key "$PKI/client.key" -- true)
 assert_eq 0 "$st" "control: the matching key starts (the child's status 0)"
+st=$(MEMTUNNEL_CA="$(cat "$PKI/ca.crt")" MEMTUNNEL_CERT="$(cat "$PKI/client.crt")" \
+	MEMTUNNEL_KEY="$(cat "$PKI/client.key" "$PKI/client-chain.crt")" \
+	run_memtunnel "$T/bundle.out" "$T/bundle.log" --servers "localhost:$MC_PORT" -- true)
+assert_eq 0 "$st" "MEMTUNNEL_KEY with the certificate chain after the key starts (the child's status 0)"
 
 # ---- memcached -Z requiring client certificates. Started here rather
 # than with start_memcached, whose readiness probe has no client
