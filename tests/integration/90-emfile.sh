@@ -84,12 +84,20 @@ keep = []
 def ask(socks):
     sel = selectors.DefaultSelector()
     got = {}
+    answered = closed = 0
     for s in socks:
+        if s is None:
+            closed += 1
+            continue
         s.setblocking(False)
-        s.send(b"version\r\n")
+        try:
+            s.send(b"version\r\n")
+        except (ConnectionResetError, BrokenPipeError):
+            # memtunnel already closed it (shed while out of descriptors)
+            closed += 1
+            continue
         sel.register(s, selectors.EVENT_READ)
         got[s] = b""
-    answered = closed = 0
     deadline = time.monotonic() + 3
     while answered + closed < len(socks) and time.monotonic() < deadline:
         for key, _ in sel.select(0.05):
@@ -109,7 +117,10 @@ def ask(socks):
     return answered, closed, len(socks) - answered - closed
 
 def connect():
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except ConnectionRefusedError:
+        return None     # the listener is paused while out of descriptors
     keep.append(s)
     return s
 
