@@ -86,8 +86,37 @@ static void close_handle(uv_handle_t *h)
  * closes every handle (libuv cancels their pending requests, whose
  * callbacks then only conn_unref) and cancels a running DNS lookup.
  */
+/* What the user can do about a failure, where there is something. */
+static const char *hint_for(const char *reason)
+{
+    static const struct { const char *reason, *hint; } hints[] = {
+        { "name mismatch", "the certificate does not name this host: set "
+          "MEMTUNNEL_SNI to a name it has, or MEMTUNNEL_VERIFY=chain "
+          "(which trusts any certificate of the CA); memtunnel check shows "
+          "the names" },
+        { "unknown issuer", "the CA is not trusted: give it with MEMTUNNEL_CA "
+          "(PEM text) or --ca FILE" },
+        { "self-signed certificate", "to trust this certificate, give it as "
+          "MEMTUNNEL_CA" },
+        { "certificate expired", "the provider must renew the certificate" },
+        { "certificate not yet valid", "check this machine's clock" },
+        { "server did not speak TLS (plaintext port?)", "the provider may "
+          "serve TLS on another port: set MEMTUNNEL_TLS_PORT" },
+        { "connection refused", "is the upstream up, and the port right? "
+          "memtunnel check tests every upstream" },
+        { "host name not found", "check the server list; the name is "
+          "looked up again on the next connection" },
+    };
+    if (reason == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (strcmp(reason, hints[i].reason) == 0)
+            return hints[i].hint;
+    return NULL;    /* timeouts and the rest say it in the reason */
+}
+
 void conn_close(struct conn *c, enum log_level level, const char *at,
-                       const char *reason)
+                const char *reason)
 {
     if (c->closing)
         return;
@@ -113,7 +142,8 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
         snprintf(up, sizeof up, "%llu", (unsigned long long)c->bytes_up);
         snprintf(down, sizeof down, "%llu", (unsigned long long)c->bytes_down);
         log_event(level, at, "upstream", c->up->name, "reason", reason,
-                  "bytes_up", up, "bytes_down", down, NULL);
+                  "bytes_up", up, "bytes_down", down,
+                  "hint", level <= LOG_WARN ? hint_for(reason) : NULL, NULL);
     }
     if (c->state == CONN_RESOLVING)
         uv_cancel((uv_req_t *)&c->resolve);

@@ -135,6 +135,8 @@ expect_works "${ports[0]}" "SNI: --sni wrong.example accepts the wrong.example c
 r=$(tcp_probe "${ports[1]}" "$request" 5)
 assert_match "$r" '^closed [0-9]+ 0$' "SNI: --sni wrong.example refuses the localhost certificate ($r)"
 wait_log "$T/SNI.log" "level=warn at=verify-failed upstream=localhost:$GOOD_PORT reason=\"name mismatch\""
+assert_match "$(grep 'at=verify-failed' "$T/SNI.log")" 'hint="[^"]*MEMTUNNEL_SNI' \
+	"SNI: the verify-failed line says what to set (MEMTUNNEL_SNI)"
 assert_alive SNI
 stop_memtunnel SNI
 
