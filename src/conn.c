@@ -278,7 +278,7 @@ void conn_handshake(struct conn *c)
     }
 
     c->state = CONN_OPEN;
-    if (!c->up->expiry_checked)
+    if (!c->up->expiry_checked && !tlsconn_resumed(&c->tls))
         check_expiry(c);
     uint64_t us = (uv_hrtime() - c->started_ns) / 1000;
     tunnel_sample_handshake(c->up, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
