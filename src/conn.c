@@ -323,17 +323,20 @@ static void on_upstream_retry(uv_handle_t *h)
     connect_to(c, (const struct sockaddr *)&c->peer);
 }
 
-/* Start over towards addr on a fresh handle, once this one has closed. */
-static void retry(struct conn *c, const struct sockaddr *addr)
+/* Remember the address being connected to (for a retry). */
+static void set_peer(struct conn *c, const struct sockaddr *addr)
 {
     if (addr != (const struct sockaddr *)&c->peer)
         memcpy(&c->peer, addr, addr->sa_family == AF_INET6
                                ? sizeof(struct sockaddr_in6)
                                : sizeof(struct sockaddr_in));
-    if (c->upstream_reading) {
-        uv_read_stop((uv_stream_t *)&c->upstream);
-        c->upstream_reading = 0;
-    }
+}
+
+/* Start over towards addr on a fresh handle, once this one has closed. */
+static void retry(struct conn *c, const struct sockaddr *addr)
+{
+    set_peer(c, addr);
+    pump_upstream_read_stop(c);
     uv_close((uv_handle_t *)&c->upstream, on_upstream_retry);
 }
 
@@ -384,10 +387,7 @@ static void on_connected(uv_connect_t *req, int status)
 
 static void connect_to(struct conn *c, const struct sockaddr *addr)
 {
-    if (addr != (const struct sockaddr *)&c->peer)
-        memcpy(&c->peer, addr, addr->sa_family == AF_INET6
-                               ? sizeof(struct sockaddr_in6)
-                               : sizeof(struct sockaddr_in));
+    set_peer(c, addr);
     c->state = CONN_CONNECTING;
     int r = uv_tcp_init(c->up->tunnel->loop, &c->upstream);
     if (r < 0) {

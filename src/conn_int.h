@@ -133,8 +133,9 @@ void pump_down(struct conn *c);
 /* Send what wolfSSL left in tls.out; pause or resume the client. */
 void pump_flush_upstream(struct conn *c);
 
-/* Read the upstream socket. */
+/* Read the upstream socket, or stop reading it (idempotent). */
 void pump_upstream_read_start(struct conn *c);
+void pump_upstream_read_stop(struct conn *c);
 
 /* The handshake verified and a client is attached: let bytes flow. */
 void pump_start(struct conn *c);

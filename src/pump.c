@@ -284,10 +284,7 @@ void pump_down(struct conn *c)
      * otherwise cost one write(2) per reply. */
     while (!c->closing && !c->upstream_done) {
         if (queued_down(c) + have >= HIGH_WATER) {
-            if (c->upstream_reading) {
-                uv_read_stop((uv_stream_t *)&c->upstream);
-                c->upstream_reading = 0;
-            }
+            pump_upstream_read_stop(c);
             break;
         }
         if (have == sizeof t->pbuf) {
@@ -321,10 +318,7 @@ void pump_down(struct conn *c)
             return;
         }
         c->upstream_done = 1;
-        if (c->upstream_reading) {
-            uv_read_stop((uv_stream_t *)&c->upstream);
-            c->upstream_reading = 0;
-        }
+        pump_upstream_read_stop(c);
         if (n == TLSCONN_ERROR) {
             conn_close(c, LOG_WARN, "upstream-error", tlsconn_reason(&c->tls));
             return;
@@ -389,8 +383,7 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                        conn_words((int)nread));
             return;
         }
-        uv_read_stop(s);
-        c->upstream_reading = 0;
+        pump_upstream_read_stop(c);
         tlsconn_eof(&c->tls);
     } else {
         c->last_active = uv_now(s->loop);
@@ -402,6 +395,14 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         pump_down(c);
     if (nread > 0 && !c->closing && tlsconn_feed_end(&c->tls) < 0)
         conn_close(c, LOG_ERROR, "out-of-memory", "buffering upstream data");
+}
+
+void pump_upstream_read_stop(struct conn *c)
+{
+    if (c->upstream_reading) {
+        uv_read_stop((uv_stream_t *)&c->upstream);
+        c->upstream_reading = 0;
+    }
 }
 
 void pump_upstream_read_start(struct conn *c)

@@ -194,11 +194,6 @@ void tlsconn_close_notify(struct tlsconn *t)
     wolfSSL_shutdown(t->ssl);
 }
 
-int tlsconn_has_input(struct tlsconn *t)
-{
-    return wolfSSL_pending(t->ssl) > 0 || buf_len(&t->in) > 0 || t->lent_len > 0;
-}
-
 const char *tlsconn_reason(const struct tlsconn *t)
 {
     return t->reason[0] ? t->reason : "unknown TLS error";

@@ -78,9 +78,6 @@ int tlsconn_write(struct tlsconn *t, const void *p, size_t n);
 /* Queue close_notify into `out`. */
 void tlsconn_close_notify(struct tlsconn *t);
 
-/* Nonzero when input is buffered that no socket event will announce. */
-int tlsconn_has_input(struct tlsconn *t);
-
 /* Why the session failed, in words, and whether it was verification. */
 const char *tlsconn_reason(const struct tlsconn *t);
 int tlsconn_verify_failed(const struct tlsconn *t);
