@@ -121,6 +121,10 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->refill_owed) {
+        c->refill_owed = 0;
+        tunnel_spare_refill(c->up);
+    }
     if (c->spare) {
         /* No client is affected: a failing upstream shows up in the warn
          * lines of real connections, without a line per retry. */
@@ -507,6 +511,7 @@ static struct conn *take_spare(struct upstream *up)
             continue;
         }
         c->spare = 0;
+        c->refill_owed = 1;
         tunnel_spare_gone(up, 1);
         return c;
     }

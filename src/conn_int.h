@@ -96,6 +96,8 @@ struct conn {
     int has_client;                      /* `client` is an initialised handle */
     int spare;                           /* pre-warmed, waiting for a client */
     struct conn *next_spare;             /* up->ready, when spare and OPEN */
+    int refill_owed;                     /* was a spare: replace it after the
+                                            first reply (tunnel_spare_refill) */
     int session_kept;                    /* our session was offered to up */
     int offered_session;                 /* this handshake tries to resume */
     int full_handshake;                  /* resuming was refused: don't */

@@ -103,6 +103,10 @@ static void deliver(struct conn *c, const char *p, size_t n)
             return;
         }
     }
+    if (c->refill_owed) {
+        c->refill_owed = 0;
+        tunnel_spare_refill(c->up);
+    }
     if (n == 0)
         return;
     if (buf_append(&c->to_client, p, n) < 0) {

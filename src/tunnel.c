@@ -54,16 +54,27 @@ static void on_stats_timer(uv_timer_t *timer)
  *
  * Each upstream keeps --prewarm verified TLS connections ready, so that an
  * accepted client is paired at once and its first request does not wait
- * for TCP + TLS setup.  A spare that is taken or goes stale is replaced at
- * once; one that fails to come up is retried after a backoff that doubles
- * from 100 ms to 30 s, so a down upstream costs a few attempts a minute.
+ * for TCP + TLS setup.  A spare that goes stale is replaced at once; one
+ * that fails to come up is retried after a backoff that doubles from
+ * 100 ms to 30 s, so a down upstream costs a few attempts a minute.
+ *
+ * A taken spare is replaced once the client that took it has its first
+ * reply, or REFILL_DEFER_MS after, whichever comes first.  Started at once,
+ * the replacement's handshake (our key exchange; the server's signature,
+ * often on the very thread that serves the client) would run while that
+ * first request waits: measured, it doubled the time to the first reply.
  */
 #define SPARE_BACKOFF_MIN_MS 100
 #define SPARE_BACKOFF_MAX_MS 30000
+#define REFILL_DEFER_MS 10
 
 static void fill_spares(struct upstream *up)
 {
     const struct config *cfg = up->tunnel->cfg;
+    if (up->refill_deferred) {
+        up->refill_deferred = 0;
+        uv_timer_stop(&up->refill_timer);
+    }
     while (!up->tunnel->closed && up->spares < cfg->prewarm) {
         up->spares++;
         conn_prewarm(up);
@@ -75,6 +86,12 @@ static void on_spare_timer(uv_timer_t *timer)
     fill_spares(timer->data);
 }
 
+void tunnel_spare_refill(struct upstream *up)
+{
+    if (up->refill_deferred && !up->tunnel->closed)
+        fill_spares(up);
+}
+
 void tunnel_spare_gone(struct upstream *up, int ready)
 {
     up->spares--;
@@ -82,7 +99,10 @@ void tunnel_spare_gone(struct upstream *up, int ready)
         return;
     if (ready) {
         up->spare_failures = 0;
-        fill_spares(up);
+        if (!up->refill_deferred) {
+            up->refill_deferred = 1;
+            uv_timer_start(&up->refill_timer, on_spare_timer, REFILL_DEFER_MS, 0);
+        }
         return;
     }
     if (uv_is_active((uv_handle_t *)&up->spare_timer))
@@ -347,6 +367,8 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
     for (size_t i = 0; i < t->nups; i++) {
         uv_timer_init(t->loop, &t->ups[i].spare_timer);
         t->ups[i].spare_timer.data = &t->ups[i];
+        uv_timer_init(t->loop, &t->ups[i].refill_timer);
+        t->ups[i].refill_timer.data = &t->ups[i];
         uv_timer_init(t->loop, &t->ups[i].reopen_timer);
         t->ups[i].reopen_timer.data = &t->ups[i];
         fill_spares(&t->ups[i]);
@@ -436,6 +458,7 @@ void tunnel_close(struct tunnel *t, uint32_t grace_ms)
     if (t->spares_on)
         for (size_t i = 0; i < t->nups; i++) {
             uv_close((uv_handle_t *)&t->ups[i].spare_timer, NULL);
+            uv_close((uv_handle_t *)&t->ups[i].refill_timer, NULL);
             uv_close((uv_handle_t *)&t->ups[i].reopen_timer, NULL);
         }
     conn_close_all(t, grace_ms == 0);

@@ -38,6 +38,8 @@ struct upstream {
     unsigned spares;                     /* pre-warmed: ready or on the way */
     unsigned spare_failures;             /* in a row, for the backoff */
     uv_timer_t spare_timer;              /* backoff before the next spare */
+    uv_timer_t refill_timer;             /* bounds a deferred replacement */
+    int refill_deferred;                 /* a taken spare is not replaced yet */
     uv_timer_t reopen_timer;             /* a paused listener's reopening */
     int paused;                          /* listener closed: out of fds */
     uint16_t bound_port;                 /* the listener's port, once bound */
@@ -75,8 +77,13 @@ void conn_accept(struct upstream *up);
 void conn_prewarm(struct upstream *up);
 
 /* A spare stopped being one: taken by a client (ready = 1), or closed,
- * having been ready or not.  tunnel.c replaces it. */
+ * having been ready or not.  tunnel.c replaces it; a taken one only when
+ * tunnel_spare_refill says so, or after a few milliseconds. */
 void tunnel_spare_gone(struct upstream *up, int ready);
+
+/* The client that took a spare has its first reply (or is gone): the
+ * replacement may start now. */
+void tunnel_spare_refill(struct upstream *up);
 
 /* Close every connection, or (all == 0) those not yet open; spares
  * always. */
