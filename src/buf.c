@@ -79,7 +79,7 @@ void buf_swap(struct buf *a, struct buf *b)
 
 void buf_trim(struct buf *b)
 {
-    if (buf_len(b) == 0 && b->cap > BUF_MIN_CAP)
+    if (buf_len(b) == 0)
         buf_free(b);
 }
 

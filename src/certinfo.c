@@ -1,12 +1,9 @@
 /*
  * certinfo: the peer's certificate chain as plain data.
  *
- * The DER of the certificates comes from wolfSSL: the leaf from the peer
- * certificate it keeps with KEEP_PEER_CERT, the chain from
- * wolfSSL_get_peer_chain(), which it keeps with SESSION_CERTS (Debian's
- * build has both; a static build needs --enable-sessioncerts, and
- * KEEP_PEER_CERT comes with the OpenSSL compatibility layer or
- * CFLAGS=-DKEEP_PEER_CERT).  Each certificate is then decoded with
+ * The DER of the certificates is what tlsconn copied while wolfSSL verified
+ * them: every certificate as the server sent it, whatever its size (the
+ * SESSION_CERTS copy drops any of 2048 bytes or more).  Each is decoded with
  * wolfCrypt's public wc_InitDecodedCert()/wc_ParseCert(), which, unlike the
  * X509_* accessors, need no OpenSSL compatibility layer.  struct DecodedCert
  * is declared in asn.h; its layout follows options.h, which is why
@@ -134,67 +131,19 @@ out:
     return r;
 }
 
-/*
- * The leaf comes from the peer certificate wolfSSL keeps with KEEP_PEER_CERT
- * (set by the OpenSSL compatibility layer, or by -DKEEP_PEER_CERT), because
- * SESSION_CERTS silently leaves out any certificate of MAX_X509_SIZE (2048)
- * bytes or more: a leaf with many names would be missing and the
- * intermediate would pass for it.  The rest of the chain comes from
- * SESSION_CERTS.  In 5.5.4 wolfSSL_get_peer_certificate returns a copy
- * (falling back to the first certificate of the session chain), which is
- * freed here.
- */
+/* Decode what tlsconn kept of the last full handshake's certificates. */
 int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max)
 {
+    const struct tlsconn_chain *c = tlsconn_chain(t);
     size_t n = 0;
-    int r = 0;
-#ifdef KEEP_PEER_CERT
-    WOLFSSL_X509 *leaf = wolfSSL_get_peer_certificate(t->ssl);
-    const unsigned char *leaf_der = NULL;
-    int leaf_len = 0;
 
-    if (leaf != NULL)
-        leaf_der = wolfSSL_X509_get_der(leaf, &leaf_len);
-    if (leaf_der != NULL && leaf_len > 0 && max > 0) {
-        if ((r = certinfo_parse_der(leaf_der, (size_t)leaf_len, &chain[0])) < 0)
-            goto out;
-        n = 1;
+    for (; c != NULL && n < c->n && n < max; n++) {
+        int r = certinfo_parse_der(c->der + c->off[n], c->off[n + 1] - c->off[n],
+                                   &chain[n]);
+        if (r < 0)
+            return r;
     }
-#endif
-#ifdef SESSION_CERTS
-    WOLFSSL_X509_CHAIN *c = wolfSSL_get_peer_chain(t->ssl);
-    int count = c != NULL ? wolfSSL_get_chain_count(c) : 0;
-
-    for (int i = 0; i < count && n < max; i++) {
-        const unsigned char *der = wolfSSL_get_chain_cert(c, i);
-        int len = wolfSSL_get_chain_length(c, i);
-
-        if (der == NULL || len <= 0) {
-            r = -EBADMSG;
-            goto out;
-        }
-  #ifdef KEEP_PEER_CERT
-        /* The leaf again, unless it was too large to be kept here. */
-        if (i == 0 && n == 1 && len == leaf_len &&
-            memcmp(der, leaf_der, (size_t)len) == 0)
-            continue;
-  #endif
-        if ((r = certinfo_parse_der(der, (size_t)len, &chain[n])) < 0)
-            goto out;
-        n++;
-    }
-#endif
-    r = n > 0 ? (int)n : -ENOTSUP;
-#if defined(KEEP_PEER_CERT) || defined(SESSION_CERTS)
-out:
-#endif
-#ifdef KEEP_PEER_CERT
-    wolfSSL_X509_free(leaf);
-#endif
-    (void)t;
-    (void)chain;
-    (void)max;
-    return r;
+    return n > 0 ? (int)n : -ENOTSUP;
 }
 
 long certinfo_days_left(time_t not_after, time_t now)

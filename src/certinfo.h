@@ -50,13 +50,11 @@ struct certinfo {
  * a successful handshake (with verification on) this is the verified
  * chain; after one that failed verification it is the refused chain, which
  * is what a diagnosis needs to show.
- * Without SESSION_CERTS in the TLS library only the leaf is described
- * (with KEEP_PEER_CERT), and without KEEP_PEER_CERT a leaf of 2048 bytes or
- * more is missing (see certinfo.c).  Returns how many were written, or:
- *   -ENOTSUP  nothing to describe: the library keeps neither, or there
- *             was no handshake yet
+ * Nothing is described after a resumed handshake (the server sends no
+ * certificates then) or once tlsconn_drop_chain ran.  Returns how many were
+ * written, or:
+ *   -ENOTSUP  nothing to describe: no full handshake, or the chain dropped
  *   -EBADMSG  a certificate could not be parsed
- *   -ENOMEM   out of memory
  */
 int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max);
 

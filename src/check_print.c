@@ -319,8 +319,8 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
     for (int k = 0; k < shown; k++)
         print_cert(out, &r->chain[k], k, now);
     if (r->handshake_ok && r->nchain < 0)
-        fputs("  chain      not available (memtunnel's TLS library was built "
-              "without --enable-sessioncerts)\n", out);
+        fputs("  chain      not available (the certificates could not be "
+              "kept or decoded)\n", out);
     if (r->handshake_ok || is(r->failed, "verify"))
         fprintf(out, "  verify     %s\n", verdict(r, buf, sizeof buf));
     int k = r->handshake_ok

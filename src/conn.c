@@ -284,6 +284,7 @@ void conn_handshake(struct conn *c)
     c->state = CONN_OPEN;
     if (!c->up->expiry_checked && !tlsconn_resumed(&c->tls))
         check_expiry(c);
+    tlsconn_drop_chain(&c->tls);
     uint64_t us = (uv_hrtime() - c->started_ns) / 1000;
     tunnel_sample_handshake(c->up, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
     if (log_enabled(LOG_DEBUG)) {

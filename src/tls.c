@@ -277,13 +277,9 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err)
 
     /* Explicit even when it looks like the default: Debian's library
      * defaults to VERIFY_NONE for clients. */
-    if (cfg->verify == CONFIG_VERIFY_NONE) {
-        wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
-    } else {
-        wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, NULL);
-        if (load_trust(t->ctx, cfg, err) < 0)
-            goto fail;
-    }
+    tls_ctx_on_verify(t, NULL);
+    if (cfg->verify != CONFIG_VERIFY_NONE && load_trust(t->ctx, cfg, err) < 0)
+        goto fail;
     if (load_identity(t->ctx, cfg, err) < 0)
         goto fail;
     return t;
@@ -304,6 +300,13 @@ void tls_ctx_free(struct tls_ctx *t)
 void *tls_ctx_handle(struct tls_ctx *t)
 {
     return t->ctx;
+}
+
+void tls_ctx_on_verify(struct tls_ctx *t, tls_verify_cb cb)
+{
+    wolfSSL_CTX_set_verify(t->ctx, t->verify == CONFIG_VERIFY_NONE
+                                       ? WOLFSSL_VERIFY_NONE : WOLFSSL_VERIFY_PEER,
+                           cb);
 }
 
 enum config_verify tls_ctx_verify(const struct tls_ctx *t)

@@ -32,6 +32,15 @@ void tls_ctx_free(struct tls_ctx *ctx);
 void *tls_ctx_handle(struct tls_ctx *ctx);
 enum config_verify tls_ctx_verify(const struct tls_ctx *ctx);
 
+/*
+ * Have wolfSSL call cb while it verifies the server's certificates (on the
+ * leaf, and on any failure), with the verification mode unchanged.  cb
+ * must return its first argument: the verdict stays wolfSSL's.
+ */
+struct WOLFSSL_X509_STORE_CTX;
+typedef int (*tls_verify_cb)(int preverify, struct WOLFSSL_X509_STORE_CTX *store);
+void tls_ctx_on_verify(struct tls_ctx *ctx, tls_verify_cb cb);
+
 enum tls_failure {
     TLS_FAIL_VERIFY,     /* the peer's certificate was refused */
     TLS_FAIL_PROTOCOL,   /* anything else: alert, version, garbage, close */

@@ -14,7 +14,13 @@
 
 #include "tlsconn.h"
 
+/* on_verify must also run when verification succeeds, to keep the chain. */
+#ifndef WOLFSSL_ALWAYS_VERIFY_CB
+#error "wolfSSL must be built with WOLFSSL_ALWAYS_VERIFY_CB (e.g. --enable-opensslall)"
+#endif
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Older bytes first: what was kept in `in`, then what is lent now. */
@@ -53,11 +59,52 @@ static int on_send(WOLFSSL *ssl, char *p, int sz, void *arg)
     return sz;
 }
 
+/*
+ * Called on the leaf once the chain is checked (WOLFSSL_ALWAYS_VERIFY_CB,
+ * which both Debian's build and the OpenSSL layer of ours define) and on
+ * any failure; store->certs is every certificate the server sent.  Copies
+ * them and returns the verdict unchanged.
+ */
+static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+    struct tlsconn *t = store->userCtx;
+    size_t total = 0, n = 0;
+
+    if (t == NULL || store->certs == NULL || store->totalCerts <= 0)
+        return preverify;
+    for (int i = 0; i < store->totalCerts && n < TLSCONN_CHAIN_MAX; i++, n++)
+        total += store->certs[i].length;
+    struct tlsconn_chain *c = malloc(sizeof *c + total);
+    if (c != NULL) {
+        c->n = n;
+        c->off[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(c->der + c->off[i], store->certs[i].buffer, store->certs[i].length);
+            c->off[i + 1] = c->off[i] + store->certs[i].length;
+        }
+    }
+    free(t->chain);
+    t->chain = c;        /* NULL when out of memory: no chain to show */
+    return preverify;
+}
+
 void tlsconn_setup_ctx(struct tls_ctx *ctx)
 {
     WOLFSSL_CTX *c = tls_ctx_handle(ctx);
     wolfSSL_CTX_SetIORecv(c, on_recv);
     wolfSSL_CTX_SetIOSend(c, on_send);
+    tls_ctx_on_verify(ctx, on_verify);
+}
+
+const struct tlsconn_chain *tlsconn_chain(const struct tlsconn *t)
+{
+    return t->chain;
+}
+
+void tlsconn_drop_chain(struct tlsconn *t)
+{
+    free(t->chain);
+    t->chain = NULL;
 }
 
 int tlsconn_init(struct tlsconn *t, struct tls_ctx *ctx, const char *name,
@@ -69,6 +116,7 @@ int tlsconn_init(struct tlsconn *t, struct tls_ctx *ctx, const char *name,
         return -1;
     wolfSSL_SetIOReadCtx(t->ssl, t);
     wolfSSL_SetIOWriteCtx(t->ssl, t);
+    wolfSSL_SetCertCbCtx(t->ssl, t);
 
     /* SNI only for names: RFC 6066 forbids IP literals there. */
     if (!name_is_ip && wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, name,
@@ -88,6 +136,7 @@ void tlsconn_free(struct tlsconn *t)
     t->ssl = NULL;
     buf_free(&t->in);
     buf_free(&t->out);
+    tlsconn_drop_chain(t);
 }
 
 void tlsconn_feed(struct tlsconn *t, const char *p, size_t n)
@@ -99,6 +148,7 @@ void tlsconn_feed(struct tlsconn *t, const char *p, size_t n)
 int tlsconn_feed_end(struct tlsconn *t)
 {
     int r = buf_append(&t->in, t->lent, t->lent_len);
+    buf_trim(&t->in);           /* no partial record: hold no buffer */
     t->lent = NULL;
     t->lent_len = 0;
     return r;

@@ -33,6 +33,14 @@ enum {
 
 struct WOLFSSL;
 
+/* The server's certificates as it sent them, leaf first (DER). */
+#define TLSCONN_CHAIN_MAX 10
+struct tlsconn_chain {
+    size_t n;
+    size_t off[TLSCONN_CHAIN_MAX + 1];   /* cert i is der[off[i], off[i+1]) */
+    unsigned char der[];
+};
+
 struct tlsconn {
     struct WOLFSSL *ssl;
     struct buf in;           /* ciphertext received, not yet taken by wolfSSL */
@@ -44,6 +52,7 @@ struct tlsconn {
     int err;                 /* wolfSSL error of the failure, 0 if none */
     enum tls_failure kind;
     char reason[160];
+    struct tlsconn_chain *chain;   /* from the last full handshake, or NULL */
 };
 
 /*
@@ -98,7 +107,18 @@ void tlsconn_resume(struct tlsconn *t, void *session);
 int tlsconn_resumed(struct tlsconn *t);
 void tlsconn_session_free(void *session);
 
-/* Tell wolfSSL which socket callbacks to use; once per context. */
+/*
+ * The certificates the server sent in a full handshake, kept from the
+ * verification (whatever its verdict) until tlsconn_drop_chain or
+ * tlsconn_free; NULL after a resumed handshake, or before any.  Kept here
+ * rather than by wolfSSL (SESSION_CERTS), whose sessions then carry 36 KiB
+ * of fixed arrays each for as long as a connection lives.
+ */
+const struct tlsconn_chain *tlsconn_chain(const struct tlsconn *t);
+void tlsconn_drop_chain(struct tlsconn *t);
+
+/* Tell wolfSSL which socket and verification callbacks to use; once per
+ * context. */
 void tlsconn_setup_ctx(struct tls_ctx *ctx);
 
 #endif
