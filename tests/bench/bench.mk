@@ -1,4 +1,5 @@
-# The benchmark: memtunnel beside stunnel, haproxy and nginx in one run.
+# The benchmark: memtunnel beside stunnel, haproxy and nginx in one run
+# (and a plaintext relay, the floor of one extra hop).
 # Included by the top-level Makefile (after PROG, WARN, HARDEN, Q and say).
 #
 #   make bench                        measure build/static/memtunnel, the
@@ -11,6 +12,7 @@
 # Results: build/bench/results.md (tables) and results.tsv (every round).
 
 MCBENCH := build/bench/mcbench
+RELAY := build/bench/relay
 BENCH_STATIC := build/static/memtunnel
 BENCH_MEMTUNNEL ?= $(BENCH_STATIC)
 
@@ -19,6 +21,12 @@ $(MCBENCH): tests/bench/mcbench.c
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) $(HARDEN) -O2 -g -pthread -o $@ $< $(LDHARDEN)
+
+# The reference target "relay": one plaintext hop, no TLS.
+$(RELAY): tests/bench/relay.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(HARDEN) -O2 -g -o $@ $< $(LDHARDEN)
 
 .PHONY: bench
 # The static build and bin/memtunnel are brought up to date first; another
@@ -29,5 +37,6 @@ endif
 ifeq ($(BENCH_MEMTUNNEL),$(PROG))
 bench: $(PROG)
 endif
-bench: $(MCBENCH)
-	$(Q)MEMTUNNEL=$(abspath $(BENCH_MEMTUNNEL)) MCBENCH=$(abspath $(MCBENCH)) tests/bench/bench.sh
+bench: $(MCBENCH) $(RELAY)
+	$(Q)MEMTUNNEL=$(abspath $(BENCH_MEMTUNNEL)) MCBENCH=$(abspath $(MCBENCH)) \
+		RELAY=$(abspath $(RELAY)) tests/bench/bench.sh

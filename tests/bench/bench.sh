@@ -14,8 +14,11 @@
 # medians. The load generator (mcbench.c) checks every reply byte for byte;
 # any mismatch, error, stall or failed check stops the run with status 1.
 #
-# Targets: direct (memcached's plaintext port: the physical limit),
-# memtunnel, stunnel (client mode), haproxy (tcp mode), nginx (stream).
+# Targets: direct (memcached's plaintext port: the physical limit), relay
+# (tests/bench/relay.c: a minimal plaintext TCP relay, single-threaded
+# epoll, to memcached's plaintext port: the cost of one extra proxy hop
+# alone, a floor for any tunnel, never counted as a peer), memtunnel,
+# stunnel (client mode), haproxy (tcp mode), nginx (stream).
 #
 # Workloads:
 #   a     1 connection, one request at a time, 100-byte values, 90% gets
@@ -52,11 +55,12 @@
 #   MEMTUNNEL        the binary to measure (default build/static/memtunnel
 #                    when it exists, else bin/memtunnel)
 #   MCBENCH          the load generator (build/bench/mcbench)
+#   RELAY            the plaintext relay (build/bench/relay)
 #   BENCH_ROUNDS     rounds (3)         BENCH_SECONDS  measured s per run (2)
 #   BENCH_WARMUP     warm-up s (0.3)    BENCH_IDLE_CONNS  for f (1000)
 #   BENCH_WORKLOADS  ("a b c d e e-ec f"; also cbin, e-max)
 #   BENCH_CHURN_RATE new connections per second in e and e-ec (200)
-#   BENCH_TARGETS    ("direct memtunnel stunnel haproxy nginx")
+#   BENCH_TARGETS    ("direct relay memtunnel stunnel haproxy nginx")
 #   BENCH_MC_THREADS memcached -t (2)
 #   BENCH_OUT        where results.md and results.tsv go (build/bench)
 #   BENCH_STRICT=1   exit 2 when memtunnel misses an acceptance target
@@ -77,13 +81,14 @@ if [[ -z ${MEMTUNNEL:-} ]]; then
 	fi
 fi
 MCBENCH=${MCBENCH:-$root/build/bench/mcbench}
+RELAY=${RELAY:-$root/build/bench/relay}
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-2}
 warmup=${BENCH_WARMUP:-0.3}
 idle_conns=${BENCH_IDLE_CONNS:-1000}
 churn_rate=${BENCH_CHURN_RATE:-200}
 workloads=${BENCH_WORKLOADS:-a b c d e e-ec f}
-targets=${BENCH_TARGETS:-direct memtunnel stunnel haproxy nginx}
+targets=${BENCH_TARGETS:-direct relay memtunnel stunnel haproxy nginx}
 mc_threads=${BENCH_MC_THREADS:-2}
 out_dir=${BENCH_OUT:-$root/build/bench}
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
@@ -121,8 +126,8 @@ for w in $workloads; do
 done
 for t in $targets; do
 	case $t in
-	direct | memtunnel | stunnel | haproxy | nginx) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (direct memtunnel stunnel haproxy nginx)" ;;
+	direct | relay | memtunnel | stunnel | haproxy | nginx) ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (direct relay memtunnel stunnel haproxy nginx)" ;;
 	esac
 done
 [[ " $targets " == *" direct "* ]] || die "BENCH_TARGETS must include direct (the baseline)"
@@ -151,6 +156,7 @@ fi
 [[ -f $stream_module ]] || die "$stream_module is missing (apt-get install libnginx-mod-stream)"
 [[ -x $MEMTUNNEL ]] || die "memtunnel binary $MEMTUNNEL is missing (make, or MEMTUNNEL=path)"
 [[ -x $MCBENCH ]] || die "load generator $MCBENCH is missing (make bench builds it)"
+[[ " $targets " != *" relay "* || -x $RELAY ]] || die "plaintext relay $RELAY is missing (make bench builds it)"
 
 # ---------------------------------------------------------------- processes
 
@@ -379,9 +385,19 @@ fill() {
 		-e "s|@CA@|$ca|g; s|@DIR@|$7|g; s|@STREAM_MODULE@|$stream_module|g" "$here/$1" >"$2"
 }
 
+# up_port KIND NAME: the port of memcached NAME that the tunnel KIND goes
+# to: its TLS port, or its plaintext one for the relay.
+up_port() {
+	if [[ $1 == relay ]]; then
+		echo "${mc_plain[$2]}"
+	else
+		echo "${mc_tls[$2]}"
+	fi
+}
+
 # start_tunnel KIND TAG UPSTREAM1 UPSTREAM2: one instance of a tunnel with
-# two listeners, towards the TLS ports UPSTREAM1 and UPSTREAM2; sets
-# tun_pid[TAG] and tun_ports[TAG] ("LISTEN1 LISTEN2").
+# two listeners, towards the ports UPSTREAM1 and UPSTREAM2 (see up_port);
+# sets tun_pid[TAG] and tun_ports[TAG] ("LISTEN1 LISTEN2").
 declare -A tun_pid tun_ports
 start_tunnel() {
 	local kind=$1 tag=$2 up1=$3 up2=$4 p1 p2 dir=$T/$2
@@ -416,6 +432,10 @@ start_tunnel() {
 		fill nginx.conf.in "$dir/nginx.conf" "$p1" "$up1" "$p2" "$up2" "$dir"
 		bg "$tag" nginx -p "$dir/" -e stderr -c "$dir/nginx.conf"
 		;;
+	relay)
+		read -r p1 p2 <<<"$(pick_ports 2)"
+		bg "$tag" "$RELAY" --listen-port "$p1" --to-port "$up1" --listen-port "$p2" --to-port "$up2"
+		;;
 	esac
 	tun_pid[$tag]=$bg_pid
 	tun_ports[$tag]="$p1 $p2"
@@ -447,6 +467,10 @@ start_mc wrong wrong
 start_mc unknownca unknownca
 for kind in $targets; do
 	[[ $kind != direct ]] || continue
+	if [[ $kind == relay ]]; then
+		detail "relay      plaintext reference, no TLS: nothing to verify"
+		continue
+	fi
 	start_tunnel "$kind" "$kind-check" "${mc_tls[wrong]}" "${mc_tls[unknownca]}"
 	read -r p1 p2 <<<"${tun_ports[$kind-check]}"
 	r1=$("$MCBENCH" --port "$p1" --timeout 10 refused 2>&1) ||
@@ -467,7 +491,7 @@ port_rsa[direct]=${mc_plain[rsa]}
 port_ec[direct]=${mc_plain[ec]}
 for kind in $targets; do
 	[[ $kind != direct ]] || continue
-	start_tunnel "$kind" "$kind" "${mc_tls[rsa]}" "${mc_tls[ec]}"
+	start_tunnel "$kind" "$kind" "$(up_port "$kind" rsa)" "$(up_port "$kind" ec)"
 	read -r p1 p2 <<<"${tun_ports[$kind]}"
 	port_rsa[$kind]=$p1
 	port_ec[$kind]=$p2
@@ -571,7 +595,7 @@ ready_line() { grep -q '^ready ' "$T/idle.out" || ! running "$idle_pid"; }
 run_idle() {
 	local round=$1 t=$2 before after fd status=0 line tag=$2-idle p1
 	[[ $t != direct ]] || return 0
-	start_tunnel "$t" "$tag" "${mc_tls[rsa]}" "${mc_tls[ec]}"
+	start_tunnel "$t" "$tag" "$(up_port "$t" rsa)" "$(up_port "$t" ec)"
 	p1=${tun_ports[$tag]%% *}
 	mc_version "$p1" || die "$t does not carry a request to memcached through 127.0.0.1:$p1" "$T/$tag.log"
 	sleep 0.2
@@ -653,6 +677,7 @@ status=0
 	"stunnel=$stunnel_ver${stunnel_ssl:+ ($stunnel_ssl)}: client mode, verifyChain + checkHost, one thread per connection" \
 	"haproxy=$haproxy_ver${haproxy_ssl:+ ($haproxy_ssl)}: tcp mode, nbthread 1, ssl verify required + verifyhost + sni" \
 	"nginx=$nginx_ver ($openssl_ver): stream, 1 worker, proxy_ssl_verify + proxy_ssl_name + SNI" \
+	"relay=tests/bench/relay.c: plaintext, no TLS, one thread (epoll), 64 KiB per direction, to memcached's plaintext port: the floor of one extra hop, not a peer" \
 	"run=$rounds rounds x $seconds s (+ $warmup s warm-up), $elapsed s of workloads; medians; e and e-ec: $churn_rate new connections/s" \
 	"strict=${BENCH_STRICT:-}" || status=$?
 echo "Results: $out_dir/results.md ($out_dir/results.tsv has every round)"

@@ -17,7 +17,10 @@ import statistics
 import sys
 
 PEERS = ["stunnel", "haproxy", "nginx"]
-ORDER = ["direct", "memtunnel"] + PEERS
+# relay: one plaintext hop, no TLS (tests/bench/relay.c). A floor for any
+# tunnel, shown beside them but never a peer: no "best peer" comes from it.
+ORDER = ["direct", "relay", "memtunnel"] + PEERS
+LABEL = {"relay": "relay (no TLS)"}
 
 # workload: (title, key metric, higher is better)
 WORKLOADS = {
@@ -145,7 +148,7 @@ def main():
 
     md = []
     md.append("## Benchmark results\n")
-    for k in ("machine", "load", "memtunnel", "memcached", "stunnel", "haproxy", "nginx", "run"):
+    for k in ("machine", "load", "memtunnel", "memcached", "relay", "stunnel", "haproxy", "nginx", "run"):
         if k in meta:
             md.append(f"- **{k}**: {meta[k]}")
     md.append("")
@@ -158,7 +161,7 @@ def main():
               "more bytes), so keys are stored one set at a time first.\n")
 
     md.append("### Summary\n")
-    md.append("| workload | " + " | ".join(targets) + " |")
+    md.append("| workload | " + " | ".join(LABEL.get(t, t) for t in targets) + " |")
     md.append("|---|" + "---|" * len(targets))
     for w in workloads:
         md.append(f"| {WORKLOADS[w][0]} | " + " | ".join(summary_cell(med, w, t) for t in targets) + " |")
@@ -167,7 +170,8 @@ def main():
     md.append("### Detail\n")
     md.append("`vs best peer`: the row's key metric divided by the best of stunnel, haproxy and "
               "nginx in this run — ops/s for b, c, d (higher is better); added p50 for a, p50 for "
-              "e, RSS per connection for f (lower is better). `spread`: half the range of the key "
+              "e, RSS per connection for f (lower is better); relay (no TLS) is a reference "
+              "floor, never the best peer. `spread`: half the range of the key "
               "metric over the rounds, relative to the median. `CPU/op`: CPU time the tunnel "
               "(all its processes and threads), memcached and the load generator spent per "
               "operation, warm-up included; a busy machine disturbs it much less than the rates, "
@@ -186,11 +190,11 @@ def main():
             r = ratio(kv, bv) if t != "direct" else None
             rs = "—" if r is None else f"{r:.2f}×" + (" (best)" if t == bp else "")
             if w == "f":
-                md.append(f"| {w} | {t} | — | — | — | — | {fmt_num(kv)} KiB/conn | {rs} | "
+                md.append(f"| {w} | {LABEL.get(t, t)} | — | — | — | — | {fmt_num(kv)} KiB/conn | {rs} | "
                           f"{spread(m, metric)} | — | — | — |")
                 continue
             md.append(
-                f"| {w} | {t} | {fmt_num(m.get('ops_s'))} | {fmt_num(m.get('p50_us'))} | "
+                f"| {w} | {LABEL.get(t, t)} | {fmt_num(m.get('ops_s'))} | {fmt_num(m.get('p50_us'))} | "
                 f"{fmt_num(m.get('p99_us'))} | {fmt_added(m.get('added_p50')) if t != 'direct' else '—'} | "
                 f"{METRIC_NAME[metric]} {fmt_num(kv)} | {rs} | {spread(m, metric)} | "
                 f"{fmt_cpu(m.get('tunnel_cpu_us_op'))} | {fmt_cpu(m.get('mc_cpu_us_op'))} | "
@@ -251,12 +255,41 @@ def main():
         v = get("f", "memtunnel", "rss_kib_per_conn")
         check("f", v, None if bv is None else 0.3 * bv, True,
               f"(f) {fmt_num(v)} KiB per idle connection, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)} KiB); target ≤ 0.3×")
-    if checks:
+    # The floor: what one plaintext hop alone costs (no target, no verdict).
+    floor = []
+    if ("a", "relay") in med:
+        v = get("a", "relay", "added_p50")
+        bv, bp = best_peer(med, "a", "added_p50", False)
+        mv = get("a", "memtunnel", "added_p50")
+        text = f"(a) one plaintext hop alone adds {fmt_added(v)} µs p50 (relay)"
+        if bv is not None:
+            text += f", i.e. {fmt_ratio(v, bv)}× of the best peer's added latency ({bp} {fmt_added(bv)} µs)"
+        if mv is not None:
+            text += f"; memtunnel adds {fmt_added(mv)} µs, {fmt_ratio(mv, v)}× the hop's"
+        floor.append(text)
+    if ("c", "relay") in med:
+        v, dv = get("c", "relay", "ops_s"), get("c", "direct", "ops_s")
+        text = f"(c) one plaintext hop alone reaches {fmt_ratio(v, dv)}× direct ({fmt_num(v)} of {fmt_num(dv)} ops/s)"
+        mv = get("c", "memtunnel", "ops_s")
+        if mv is not None:
+            text += f"; memtunnel {fmt_ratio(mv, dv)}× direct, {fmt_ratio(mv, v)}× the relay"
+        floor.append(text)
+    if ("e", "relay") in med:
+        v, dv = get("e", "relay", "p50_us"), get("e", "direct", "p50_us")
+        text = f"(e) a new connection through one plaintext hop alone: p50 {fmt_num(v)} µs, {fmt_ratio(v, dv)}× direct ({fmt_num(dv)} µs)"
+        mv = get("e", "memtunnel", "p50_us")
+        if mv is not None:
+            text += f"; memtunnel {fmt_ratio(mv, dv)}× direct, {fmt_ratio(mv, v)}× the relay"
+        floor.append(text)
+    if checks or floor:
         md.append("### memtunnel against the acceptance targets (issue 7)\n")
         for _, ok, text in checks:
             mark = "met" if ok else ("**missed**" if ok is False else "n/a")
             md.append(f"- {text}: {mark}")
         md.append("- every reply of every run verified byte for byte; no mismatch, error or stall: met")
+        if floor:
+            md.append("\nThe floor, one extra hop with no TLS (relay; a reference, not a target):\n")
+            md.extend(f"- {text}" for text in floor)
         md.append("")
 
     text = "\n".join(md)
