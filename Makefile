@@ -1,8 +1,9 @@
 # memtunnel — hand-written GNU make.
 #
 #   make                 build bin/memtunnel (installs missing Debian packages)
-#   make check           unit tests, integration tests against real memcached,
-#                        then the buildpack (static build, bin/compile, examples)
+#   make check           unit tests, integration tests against real memcached
+#                        (Debian-linked and static builds), then the buildpack
+#                        (bin/compile, examples)
 #   make demo            a set/get through memtunnel to a TLS memcached it starts
 #   make static          build/static/memtunnel, as the Heroku buildpack builds it
 #   make check-buildpack bin/compile as Heroku runs it, and the examples
@@ -57,7 +58,7 @@ else
   say =
 endif
 
-.PHONY: all deps deps-test check unit integration demo sanitize clean tools pki
+.PHONY: all deps deps-test check unit integration integration-static demo sanitize clean tools pki
 
 all: $(PROG)
 
@@ -108,7 +109,15 @@ integration: $(PROG) $(MCLOAD) pki deps-test
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
+	$(Q)$(MAKE) --no-print-directory integration-static
 	$(Q)$(MAKE) --no-print-directory check-buildpack
+
+# The same scenarios against the static build, the binary the buildpack
+# ships: its wolfSSL is configured differently from Debian's (no OpenSSL
+# layer, AES-NI), and the unit tests link Debian's.
+integration-static: buildpack-static $(MCLOAD) pki deps-test
+	$(Q)MEMTUNNEL=$(abspath $(STATIC_PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh
 
 SOAKLOAD := $(BUILD)/tools/soakload
 FUZZ_SECONDS ?= 60

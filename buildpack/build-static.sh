@@ -175,19 +175,23 @@ aarch64 | arm64)
 *) asm=none ;;
 esac
 
-# No --enable-sessioncerts: it gives every session two fixed arrays of
-# 9 x 2 KiB certificates (36 KiB per connection, for as long as it lives).
-# memtunnel copies the chain during verification instead, which needs the
-# verify callback on success too (WOLFSSL_ALWAYS_VERIFY_CB, part of
-# --enable-opensslall; tlsconn.c refuses to build without it).
-# --enable-aesgcm=small: the GHASH tables of the C code (1 KiB per
-# connection) are not used with AES-NI or ARMv8, whose code is unchanged.
+# Per-connection memory decides what is left out (each idle connection
+# holds one wolfSSL session for as long as it lives):
+# - no --enable-sessioncerts: it gives every session two fixed arrays of
+#   9 x 2 KiB certificates (36 KiB).  memtunnel copies the chain during
+#   verification instead, which needs the verify callback on success too:
+#   WOLFSSL_ALWAYS_VERIFY_CB, below (tlsconn.c refuses to build without it).
+# - no OpenSSL compatibility layer (--enable-opensslall/extra): it keeps a
+#   decoded peer certificate and more in every session (4.5 KiB); memtunnel
+#   uses wolfSSL's native and wolfCrypt calls only.
+# - --enable-aesgcm=small: the GHASH tables of the C code (1 KiB) are not
+#   used with AES-NI or ARMv8, whose code is unchanged.
 # shellcheck disable=SC2054 # the commas belong to --enable-sp's value
 wolfssl_args=(--enable-static --disable-shared
 	--enable-tls13 --disable-oldtls --enable-sni --enable-session-ticket --enable-alpn
 	--enable-aesgcm=small --enable-chacha --enable-poly1305 --enable-curve25519 --enable-ecc
 	--enable-supportedcurves --enable-altcertchains --enable-ip-alt-name
-	--enable-sys-ca-certs --enable-opensslall
+	--enable-sys-ca-certs
 	--enable-sp=ec256,rsa2048 --enable-sp-asm
 	"${asm_args[@]}"
 	--enable-reproducible-build --disable-examples --disable-crypttests)
@@ -604,7 +608,7 @@ build_wolfssl() (
 	cd "$1"
 	# The upstream tarball ships no configure script.
 	[[ -x configure ]] || ./autogen.sh
-	./configure --prefix="$2" "${wolfssl_args[@]}" CFLAGS="$lib_cflags"
+	./configure --prefix="$2" "${wolfssl_args[@]}" CFLAGS="$lib_cflags -DWOLFSSL_ALWAYS_VERIFY_CB"
 	make -j"$jobs"
 	make install
 )
@@ -697,13 +701,12 @@ else
 		die "the wolfSSL build failed"
 	}
 	opts=$scratch/wolfssl/include/wolfssl/options.h
-	# What memtunnel relies on: OPENSSL_ALL for the "self-signed" verify
-	# error (ASN_SELF_SIGNED_E) that Debian's library reports too, and
-	# WOLFSSL_ALWAYS_VERIFY_CB to copy the peer's chain (expiry warnings,
-	# memtunnel check) while it is verified.
+	# What memtunnel relies on, WOLFSSL_ALWAYS_VERIFY_CB among it: the
+	# peer's chain is copied while it is verified (expiry warnings,
+	# memtunnel check).
 	for d in WOLFSSL_TLS13 HAVE_SNI HAVE_SESSION_TICKET HAVE_CHACHA HAVE_CURVE25519 \
 		WOLFSSL_IP_ALT_NAME WOLFSSL_SYS_CA_CERTS WOLFSSL_ALT_CERT_CHAINS \
-		OPENSSL_ALL WOLFSSL_ALWAYS_VERIFY_CB; do
+		WOLFSSL_ALWAYS_VERIFY_CB; do
 		grep -q "^#define $d\$" "$opts" || die "the wolfSSL build lacks $d"
 	done
 	case $asm in

@@ -358,12 +358,6 @@ static void check_upstream(struct tls_ctx *tls, struct check_result *r)
         r->nchain = certinfo_peer_chain(&l.t, r->chain, CERTINFO_CHAIN_MAX);
     if (h < 0) {
         handshake_failed(r, &l, h);
-        /* Some builds say "unknown issuer" for a self-signed certificate;
-         * a chain of one certificate that issued itself is that. */
-        if (strcmp(r->failed, "verify") == 0 && r->nchain == 1 &&
-            strcmp(r->reason, "unknown issuer") == 0 &&
-            strcmp(r->chain[0].subject, r->chain[0].issuer) == 0)
-            snprintf(r->reason, sizeof r->reason, "self-signed certificate");
         check_link_close(&l);
         return;
     }

@@ -3,8 +3,10 @@
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
-#include <wolfssl/openssl/evp.h>
+#include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
@@ -108,12 +110,6 @@ static int load_trust(WOLFSSL_CTX *c, const struct config *cfg,
     return 0;
 }
 
-/*
- * Does the client key belong to the client certificate?  The library's own
- * check (wolfSSL_CTX_check_private_key) passes any EC key in Debian's build,
- * so sign with the key and verify with the certificate's public key: a
- * mismatch then fails at start, not at every handshake.
- */
 /* Key material must not linger in freed memory. */
 static void wipe(void *p, size_t n)
 {
@@ -151,61 +147,132 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static int key_matches(const struct config *cfg)
+/* PEM text from a file or a variable; *owned is what to wipe and free. */
+static const char *pem_text(const char *file, const char *inline_pem,
+                            size_t *len, char **owned)
 {
-    static const unsigned char msg[] = "memtunnel client key check";
-    unsigned char sig[1024];
-    size_t siglen = sizeof sig;
-    WOLFSSL_X509 *x509;
+    *owned = NULL;
+    if (file)
+        return *owned = read_file(file, len);
+    *len = inline_pem ? strlen(inline_pem) : 0;
+    return inline_pem;
+}
+
+/* The public key of an RSA key, as bytes: n then e. */
+static int rsa_public(RsaKey *k, byte *out, word32 *len)
+{
+    word32 elen = 16, nlen = *len - 16;
+    byte e[16];
+    if (wc_RsaFlattenPublicKey(k, e, &elen, out, &nlen) != 0)
+        return -1;
+    memcpy(out + nlen, e, elen);
+    *len = nlen + elen;
+    return 0;
+}
+
+/* A certificate's (leaf's) public key against the private key's. */
+static int rsa_match(const DecodedCert *dc, const byte *key, word32 keylen)
+{
+    RsaKey priv, pub;
+    byte a[1200], b[1200];
+    word32 alen = sizeof a, blen = sizeof b, i = 0, j = 0;
     int ok = 0;
 
-    if (cfg->cert_file)
-        x509 = wolfSSL_X509_load_certificate_file(cfg->cert_file,
-                                                  WOLFSSL_FILETYPE_PEM);
-    else
-        x509 = wolfSSL_X509_load_certificate_buffer(
-                   (const unsigned char *)cfg->cert_pem,
-                   (int)strlen(cfg->cert_pem), WOLFSSL_FILETYPE_PEM);
-    /* PEM to DER by hand: wolfSSL 5.5's PEM_read_bio_PrivateKey reads
-     * freed memory when the key is followed by certificates. */
-    size_t pemlen = 0;
-    char *pem = cfg->key_file ? read_file(cfg->key_file, &pemlen)
-                              : NULL;
-    const char *keytext = cfg->key_file ? pem : cfg->key_pem;
-    if (keytext && !cfg->key_file)
-        pemlen = strlen(keytext);
-    WOLFSSL_EVP_PKEY *key = NULL;
-    if (keytext && pemlen < 1 << 20) {
-        unsigned char *der = malloc(pemlen);
-        int n = der ? wc_KeyPemToDer((const unsigned char *)keytext,
-                                     (int)pemlen, der, (int)pemlen, NULL) : -1;
-        const unsigned char *p = der;
-        if (n > 0)
-            key = wolfSSL_d2i_AutoPrivateKey(NULL, &p, n);
-        if (der)
-            wipe(der, pemlen);
-        free(der);
+    if (wc_InitRsaKey(&priv, NULL) != 0)
+        return 0;
+    if (wc_InitRsaKey(&pub, NULL) != 0) {
+        wc_FreeRsaKey(&priv);
+        return 0;
     }
-    if (pem)
-        wipe(pem, pemlen);
-    free(pem);
-    WOLFSSL_EVP_PKEY *pub = x509 ? wolfSSL_X509_get_pubkey(x509) : NULL;
-    WOLFSSL_EVP_MD_CTX *s = wolfSSL_EVP_MD_CTX_new();
-    WOLFSSL_EVP_MD_CTX *v = wolfSSL_EVP_MD_CTX_new();
+    if (wc_RsaPrivateKeyDecode(key, &i, &priv, keylen) == 0
+        && wc_RsaPublicKeyDecode(dc->publicKey, &j, &pub, dc->pubKeySize) == 0
+        && rsa_public(&priv, a, &alen) == 0 && rsa_public(&pub, b, &blen) == 0)
+        ok = alen == blen && memcmp(a, b, alen) == 0;
+    wc_FreeRsaKey(&priv);
+    wc_FreeRsaKey(&pub);
+    return ok;
+}
 
-    if (key && pub && s && v
-        && wolfSSL_EVP_DigestSignInit(s, NULL, wolfSSL_EVP_sha256(), NULL, key) == 1
-        && wolfSSL_EVP_DigestSignUpdate(s, msg, sizeof msg) == 1
-        && wolfSSL_EVP_DigestSignFinal(s, sig, &siglen) == 1
-        && wolfSSL_EVP_DigestVerifyInit(v, NULL, wolfSSL_EVP_sha256(), NULL, pub) == 1
-        && wolfSSL_EVP_DigestVerifyUpdate(v, msg, sizeof msg) == 1
-        && wolfSSL_EVP_DigestVerifyFinal(v, sig, siglen) == 1)
-        ok = 1;
-    wolfSSL_EVP_MD_CTX_free(s);
-    wolfSSL_EVP_MD_CTX_free(v);
-    wolfSSL_EVP_PKEY_free(pub);
-    wolfSSL_EVP_PKEY_free(key);
-    wolfSSL_X509_free(x509);
+static int ecc_match(const DecodedCert *dc, const byte *key, word32 keylen)
+{
+    ecc_key priv, pub;
+    byte a[200], b[200];
+    word32 alen = sizeof a, blen = sizeof b, i = 0, j = 0;
+    int ok = 0;
+
+    if (wc_ecc_init(&priv) != 0)
+        return 0;
+    if (wc_ecc_init(&pub) != 0) {
+        wc_ecc_free(&priv);
+        return 0;
+    }
+    /* The certificate carries the key as a SubjectPublicKeyInfo or as the
+     * bare point, depending on the library's build. */
+    int pub_ok = wc_EccPublicKeyDecode(dc->publicKey, &j, &pub, dc->pubKeySize) == 0
+                 || wc_ecc_import_x963(dc->publicKey, dc->pubKeySize, &pub) == 0;
+    if (pub_ok && wc_EccPrivateKeyDecode(key, &i, &priv, keylen) == 0
+        /* A key file without its public half: derive it. */
+        && (priv.type != ECC_PRIVATEKEY_ONLY || wc_ecc_make_pub(&priv, NULL) == 0)
+        && wc_ecc_export_x963(&priv, a, &alen) == 0
+        && wc_ecc_export_x963(&pub, b, &blen) == 0)
+        ok = alen == blen && memcmp(a, b, alen) == 0;
+    wc_ecc_free(&priv);
+    wc_ecc_free(&pub);
+    return ok;
+}
+
+/*
+ * Does the client key belong to the client certificate?  The library's own
+ * check (wolfSSL_CTX_check_private_key) passes any EC key in Debian's build,
+ * so compare the certificate's public key with the key's own: a mismatch
+ * then fails at start, not at every handshake.  wolfCrypt only, so the
+ * static build needs no OpenSSL compatibility layer (whose per-connection
+ * state costs 4.5 KiB).  Keys other than RSA and EC are left to the
+ * library's check.
+ */
+static int key_matches(const struct config *cfg)
+{
+    size_t certlen, keylen;
+    char *certown, *keyown;
+    const char *certpem = pem_text(cfg->cert_file, cfg->cert_pem, &certlen, &certown);
+    const char *keypem = pem_text(cfg->key_file, cfg->key_pem, &keylen, &keyown);
+    byte *certder = NULL, *keyder = NULL;
+    int ok = 0, n = -1, k = -1;
+
+    if (certpem && keypem && certlen < 1 << 20 && keylen < 1 << 20) {
+        certder = malloc(certlen);
+        keyder = malloc(keylen);
+        /* PEM to DER by hand: wolfSSL 5.5's PEM_read_bio_PrivateKey reads
+         * freed memory when the key is followed by certificates.  The
+         * first certificate is the leaf. */
+        if (certder && keyder) {
+            n = wc_CertPemToDer((const byte *)certpem, (int)certlen, certder,
+                                (int)certlen, CERT_TYPE);
+            k = wc_KeyPemToDer((const byte *)keypem, (int)keylen, keyder,
+                               (int)keylen, NULL);
+        }
+    }
+    if (n > 0 && k > 0) {
+        DecodedCert dc;
+        wc_InitDecodedCert(&dc, certder, (word32)n, NULL);
+        if (wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) == 0) {
+            if (dc.keyOID == RSAk)
+                ok = rsa_match(&dc, keyder, (word32)k);
+            else if (dc.keyOID == ECDSAk)
+                ok = ecc_match(&dc, keyder, (word32)k);
+            else
+                ok = 1;
+        }
+        wc_FreeDecodedCert(&dc);
+    }
+    if (keyder)
+        wipe(keyder, keylen);
+    free(keyder);
+    free(certder);
+    if (keyown)
+        wipe(keyown, keylen);
+    free(keyown);
+    free(certown);
     return ok;
 }
 

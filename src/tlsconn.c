@@ -11,6 +11,8 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "tlsconn.h"
 
@@ -170,13 +172,37 @@ static int last_alert(struct tlsconn *t)
 }
 
 /* Record why the session failed; the first failure is the one kept. */
+/*
+ * A lone certificate that issued itself.  Libraries with the OpenSSL layer
+ * say ASN_SELF_SIGNED_E for it; without that layer the same server is an
+ * "unknown issuer", and what the user needs to hear is that it is
+ * self-signed (the fix differs: trust that certificate itself).
+ */
+static int lone_self_issued(const struct tlsconn *t)
+{
+    const struct tlsconn_chain *c = t->chain;
+    DecodedCert dc;
+    int yes = 0;
+
+    if (c == NULL || c->n != 1)
+        return 0;
+    wc_InitDecodedCert(&dc, c->der, (word32)c->off[1], NULL);
+    if (wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) == 0)
+        yes = memcmp(dc.subjectHash, dc.issuerHash, sizeof dc.subjectHash) == 0;
+    wc_FreeDecodedCert(&dc);
+    return yes;
+}
+
 static int failed(struct tlsconn *t, int err)
 {
     if (t->err == 0) {
         t->err = err;
         if (t->oom)
             strcpy(t->reason, "out of memory");
-        else {
+        else if (err == ASN_NO_SIGNER_E && lone_self_issued(t)) {
+            t->kind = TLS_FAIL_VERIFY;
+            strcpy(t->reason, "self-signed certificate");
+        } else {
             const char *r = tls_reason(err, last_alert(t),
                                        t->reason, sizeof t->reason, &t->kind);
             if (r != t->reason)

@@ -14,6 +14,10 @@
 #   selfsigned.crt/key          SAN localhost/127.0.0.1, self-signed
 #   unknownca.crt/key           SAN localhost/127.0.0.1 (by other-ca)
 #   client.crt/key              extendedKeyUsage clientAuth (by ca)
+#   rsaclient.crt/key           the same with an RSA-2048 key; also, for the
+#                               client key check: rsaclient-trad.key (PKCS#1
+#                               form), client-nopub.key (SEC1 without the
+#                               public point), rsaother.key (unrelated RSA)
 #   soon3.crt/key soon30.crt/key  SAN localhost/127.0.0.1, expire in 3 / 30 days (by ca)
 #   NAME-chain.crt              NAME.crt followed by its issuer, for servers
 #
@@ -42,12 +46,16 @@ flock 9
 
 # Reuse a complete DIR; regenerate one older than a day, because soon3.crt
 # and soon30.crt must keep their "expires in N days" meaning.
-certs=(ca other-ca server wrong dnsonly iponly expired selfsigned unknownca client soon3 soon30)
+certs=(ca other-ca server wrong dnsonly iponly expired selfsigned unknownca client rsaclient soon3 soon30)
+keys=(rsaclient-trad client-nopub rsaother)
 complete() {
 	local n
 	[[ -f $dir/.complete && -z $(find "$dir/.complete" -mmin +1440) ]] || return 1
 	for n in "${certs[@]}"; do
 		[[ -s $dir/$n.crt && -s $dir/$n.key ]] || return 1
+	done
+	for n in "${keys[@]}"; do
+		[[ -s $dir/$n.key ]] || return 1
 	done
 }
 if complete; then
@@ -67,8 +75,13 @@ ossl() {
 	fi
 }
 
+# newkey NAME: an EC P-256 key, or RSA-2048 with KEYTYPE=rsa.
 newkey() {
-	ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"
+	if [[ ${KEYTYPE:-ec} == rsa ]]; then
+		ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1.key"
+	else
+		ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"
+	fi
 }
 
 cat >ext.cnf <<'EOF'
@@ -164,6 +177,10 @@ leaf dnsonly dns-only server_dnsonly ca 825
 leaf iponly ip-only server_iponly ca 825
 leaf unknownca localhost server_short other-ca 825
 leaf client memtunnel-client client ca 825
+KEYTYPE=rsa leaf rsaclient memtunnel-rsa-client client ca 825
+ossl rsa -in rsaclient.key -traditional -out rsaclient-trad.key
+ossl ec -in client.key -no_public -out client-nopub.key
+KEYTYPE=rsa newkey rsaother
 leaf soon3 localhost server_short ca 3
 leaf soon30 localhost server_short ca 30
 
@@ -269,6 +286,12 @@ for n in "${certs[@]}"; do
 	b=$(openssl pkey -in "$n.key" -pubout)
 	[[ $a == "$b" ]] || die "$n.key does not match $n.crt"
 done
+grep -q 'BEGIN RSA PRIVATE KEY' rsaclient-trad.key || die "rsaclient-trad.key is not in PKCS#1 form"
+[[ $(openssl pkey -in rsaclient-trad.key -pubout) == "$(openssl x509 -in rsaclient.crt -noout -pubkey)" ]] ||
+	die "rsaclient-trad.key does not match rsaclient.crt"
+if openssl asn1parse -in client-nopub.key | grep -q 'cont \[ 1 \]'; then
+	die "client-nopub.key still holds the public point"
+fi
 
 chmod 600 ./*.key
 mv -f ./*.crt ./*.key "$dir/"

@@ -327,6 +327,78 @@ START_TEST(bad_ca_names_its_source)
 }
 END_TEST
 
+/* ---- the client key must belong to the client certificate ---------------- */
+
+static const struct {
+    const char *cert, *key;
+    int ok;
+} key_cases[] = {
+    { "client.crt", "client.key", 1 },            /* EC, PKCS#8 */
+    { "client.crt", "client-nopub.key", 1 },      /* EC, SEC1 without the point */
+    { "rsaclient.crt", "rsaclient.key", 1 },      /* RSA, PKCS#8 */
+    { "rsaclient.crt", "rsaclient-trad.key", 1 }, /* RSA, PKCS#1 */
+    { "client.crt", "server.key", 0 },            /* another EC key */
+    { "rsaclient.crt", "rsaother.key", 0 },       /* another RSA key */
+    { "rsaclient.crt", "client.key", 0 },         /* EC key, RSA certificate */
+    { "client.crt", "rsaclient.key", 0 },         /* RSA key, EC certificate */
+    { "client-chain.crt", "client.key", 1 },      /* leaf first, then its CA */
+    { "client-chain.crt", "ca.key", 0 },          /* the CA's key is not the leaf's */
+};
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "open %s", path);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return strdup(text);
+}
+
+/* Files and inline PEM (the MEMTUNNEL_CERT/KEY variables) alike. */
+START_TEST(client_key_matches)
+{
+    struct config cfg;
+    struct config_error err;
+    char cert[512], key[512];
+    snprintf(cert, sizeof cert, "%s", tlspair_pki(key_cases[_i].cert));
+    snprintf(key, sizeof key, "%s", tlspair_pki(key_cases[_i].key));
+    for (int inline_pem = 0; inline_pem < 2; inline_pem++) {
+        memset(&cfg, 0, sizeof cfg);
+        memset(&err, 0, sizeof err);
+        cfg.tls_min = 12;
+        cfg.verify = CONFIG_VERIFY_NONE;
+        char *certpem = NULL, *keypem = NULL;
+        if (inline_pem) {
+            cfg.cert_pem = certpem = slurp(cert);
+            cfg.key_pem = keypem = slurp(key);
+            cfg.cert_source = "MEMTUNNEL_CERT";
+            cfg.key_source = "MEMTUNNEL_KEY";
+        } else {
+            cfg.cert_file = cert;
+            cfg.key_file = key;
+            cfg.cert_source = "--cert";
+            cfg.key_source = "--key";
+        }
+        struct tls_ctx *t = tls_ctx_new(&cfg, &err);
+        if (key_cases[_i].ok) {
+            ck_assert_msg(t != NULL, "%s with %s (%s): %s", key_cases[_i].cert,
+                          key_cases[_i].key, cfg.key_source, err.msg);
+        } else {
+            ck_assert_msg(t == NULL, "%s with %s (%s) must be refused",
+                          key_cases[_i].cert, key_cases[_i].key, cfg.key_source);
+            ck_assert_int_eq(err.status, CONFIG_EX_CONFIG);
+            ck_assert_str_eq(err.name, cfg.key_source);
+            ck_assert_ptr_nonnull(strstr(err.msg, "does not match"));
+        }
+        tls_ctx_free(t);
+        free(certpem);
+        free(keypem);
+    }
+}
+END_TEST
+
 static void setup(void)
 {
     ck_assert_int_eq(tls_global_init(), 0);
@@ -351,6 +423,8 @@ Suite *tlsconn_suite(void)
     tcase_add_test(tc, prefers_tls13);
     tcase_add_test(tc, refuses_anonymous_server);
     tcase_add_test(tc, bad_ca_names_its_source);
+    tcase_add_loop_test(tc, client_key_matches, 0,
+                        sizeof key_cases / sizeof key_cases[0]);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("data");
