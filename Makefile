@@ -7,7 +7,7 @@
 #   make demo            a set/get through memtunnel to a TLS memcached it starts
 #   make static          build/static/memtunnel, as the Heroku buildpack builds it
 #   make check-buildpack bin/compile as Heroku runs it, and the examples
-#   make bench           memtunnel beside stunnel, haproxy and nginx (~4 min)
+#   make bench           memtunnel beside stunnel, haproxy and nginx (~5 min)
 #   make SANITIZE=address,undefined check
 #                        the same under ASan + UBSan, built in its own directory
 #   make V=1             show the commands
