@@ -4,6 +4,8 @@
 #     configuration error at start (exit 78, naming the key's flag or
 #     variable), from files and from inline PEM alike: otherwise every
 #     connection would fail later, at the server.
+#     RSA (PKCS#8 and PKCS#1) and EC (with and without the public point)
+#     keys are checked alike, and a key of the other kind is refused.
 #   - A MEMTUNNEL_KEY that holds the key followed by the certificate chain
 #     (a common bundle) starts (and, under ASan or valgrind, without an
 #     invalid access while the key is read).
@@ -36,6 +38,14 @@ st=$(MEMTUNNEL_CA="$(cat "$PKI/ca.crt")" MEMTUNNEL_CERT="$(cat "$PKI/client.crt"
 	MEMTUNNEL_KEY="$(cat "$PKI/client.key" "$PKI/client-chain.crt")" \
 	run_memtunnel "$T/bundle.out" "$T/bundle.log" --servers "localhost:$MC_PORT" -- true)
 assert_eq 0 "$st" "MEMTUNNEL_KEY with the certificate chain after the key starts (the child's status 0)"
+# Key kinds and forms (the static build checks them with its own code).
+for pair in rsaclient:rsaclient:0 rsaclient:rsaclient-trad:0 client:client-nopub:0 \
+	rsaclient:rsaother:78 rsaclient:client:78 client:rsaclient:78; do
+	IFS=: read -r cert key want <<<"$pair"
+	st=$(run_memtunnel "$T/kind.out" "$T/kind.log" --servers "localhost:$MC_PORT" --ca "$PKI/ca.crt" \
+		--cert "$PKI/$cert.crt" --key "$PKI/$key.key" -- true)
+	assert_eq "$want" "$st" "$cert.crt with $key.key: exit $want"
+done
 
 # ---- memcached -Z requiring client certificates. Started here rather
 # than with start_memcached, whose readiness probe has no client
