@@ -8,6 +8,37 @@
 
 #define BUF_MIN_CAP 4096
 
+/*
+ * Storage of the minimum size, kept for reuse.  Connections free their
+ * empty buffers (buf_trim), so that idle ones hold none; busy ones would
+ * then allocate per message without this.  Bounded: at most POOL_MAX
+ * buffers (256 KiB) wait here.  Only the event loop's thread uses bufs.
+ */
+#define POOL_MAX 64
+static char *pool[POOL_MAX];
+static size_t pooled;
+
+static char *take(size_t cap)
+{
+    if (cap == BUF_MIN_CAP && pooled > 0)
+        return pool[--pooled];
+    return malloc(cap);
+}
+
+static void give(char *p, size_t cap)
+{
+    if (p != NULL && cap == BUF_MIN_CAP && pooled < POOL_MAX)
+        pool[pooled++] = p;
+    else
+        free(p);
+}
+
+void buf_pool_drain(void)
+{
+    while (pooled > 0)
+        free(pool[--pooled]);
+}
+
 char *buf_reserve(struct buf *b, size_t want, size_t *room)
 {
     if (b->cap - b->tail >= want)
@@ -29,12 +60,12 @@ char *buf_reserve(struct buf *b, size_t want, size_t *room)
             return NULL;
         cap *= 2;
     }
-    char *p = malloc(cap);
+    char *p = take(cap);
     if (p == NULL)
         return NULL;
     if (len)
         memcpy(p, b->data + b->head, len);
-    free(b->data);
+    give(b->data, b->cap);
     b->data = p;
     b->head = 0;
     b->tail = len;
@@ -85,7 +116,7 @@ void buf_trim(struct buf *b)
 
 void buf_free(struct buf *b)
 {
-    free(b->data);
+    give(b->data, b->cap);
     b->data = NULL;
     b->head = b->tail = b->cap = 0;
 }

@@ -13,6 +13,7 @@
 #include <wolfssl/version.h>
 #include <wolfssl/wolfcrypt/cpuid.h>
 
+#include "buf.h"
 #include "check_mode.h"
 #include "child.h"
 #include "childenv.h"
@@ -406,6 +407,7 @@ int main(int argc, char *argv[])
         tls_ctx_free(tls);
     }
     tls_global_cleanup();
+    buf_pool_drain();
     config_free(&cfg);
     return status;
 }

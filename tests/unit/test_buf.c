@@ -95,11 +95,16 @@ START_TEST(swap_and_trim)
     ck_assert_uint_eq(buf_len(&a), 0);
     ck_assert_uint_eq(buf_len(&b), 3);
 
-    /* An empty buffer is released, whatever its size... */
+    /* An empty buffer is released, whatever its size; the smallest
+     * storage is reused by the next buffer that needs one... */
+    char *small = b.data;
     buf_consume(&b, 3);
     buf_trim(&b);
     ck_assert_ptr_null(b.data);
     ck_assert_uint_eq(b.cap, 0);
+    buf_append(&a, "x", 1);
+    ck_assert_ptr_eq(a.data, small);
+    buf_free(&a);
     /* ...but not while it holds data. */
     char big[10000];
     memset(big, 'y', sizeof big);
@@ -112,6 +117,30 @@ START_TEST(swap_and_trim)
     ck_assert_uint_eq(b.cap, 0);
     buf_free(&a);
     buf_free(&b);
+}
+END_TEST
+
+/* More small buffers freed than the pool keeps: the rest are really freed
+ * (ASan and valgrind runs would see a leak or a double free otherwise), and
+ * the pool hands out distinct storage. */
+START_TEST(pool_is_bounded)
+{
+    struct buf bs[100];
+    for (int i = 0; i < 100; i++) {
+        bs[i] = (struct buf)BUF_INIT;
+        buf_append(&bs[i], "y", 1);
+    }
+    for (int i = 0; i < 100; i++)
+        buf_free(&bs[i]);
+    struct buf x = BUF_INIT, y = BUF_INIT;
+    buf_append(&x, "1", 1);
+    buf_append(&y, "2", 1);
+    ck_assert_ptr_ne(x.data, y.data);
+    ck_assert_int_eq(*buf_peek(&x), '1');
+    ck_assert_int_eq(*buf_peek(&y), '2');
+    buf_free(&x);
+    buf_free(&y);
+    buf_pool_drain();
 }
 END_TEST
 
@@ -134,6 +163,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, grows_and_keeps_order);
     tcase_add_test(tc, swap_and_trim);
     tcase_add_test(tc, append_nothing);
+    tcase_add_test(tc, pool_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
