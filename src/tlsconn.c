@@ -18,7 +18,7 @@
 
 /* on_verify must also run when verification succeeds, to keep the chain. */
 #ifndef WOLFSSL_ALWAYS_VERIFY_CB
-#error "wolfSSL must be built with WOLFSSL_ALWAYS_VERIFY_CB (e.g. --enable-opensslall)"
+#error "wolfSSL must be built with WOLFSSL_ALWAYS_VERIFY_CB (CFLAGS=-DWOLFSSL_ALWAYS_VERIFY_CB, as buildpack/build-static.sh does)"
 #endif
 
 #include <stdio.h>
@@ -62,10 +62,10 @@ static int on_send(WOLFSSL *ssl, char *p, int sz, void *arg)
 }
 
 /*
- * Called on the leaf once the chain is checked (WOLFSSL_ALWAYS_VERIFY_CB,
- * which both Debian's build and the OpenSSL layer of ours define) and on
- * any failure; store->certs is every certificate the server sent.  Copies
- * them and returns the verdict unchanged.
+ * Called on the leaf once the chain is checked (WOLFSSL_ALWAYS_VERIFY_CB:
+ * Debian's build defines it, the static build sets it) and on any failure;
+ * store->certs is every certificate the server sent.  Copies them and
+ * returns the verdict unchanged.
  */
 static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
@@ -171,7 +171,6 @@ static int last_alert(struct tlsconn *t)
     return h.last_rx.code;
 }
 
-/* Record why the session failed; the first failure is the one kept. */
 /*
  * A lone certificate that issued itself.  Libraries with the OpenSSL layer
  * say ASN_SELF_SIGNED_E for it; without that layer the same server is an
@@ -193,6 +192,7 @@ static int lone_self_issued(const struct tlsconn *t)
     return yes;
 }
 
+/* Record why the session failed; the first failure is the one kept. */
 static int failed(struct tlsconn *t, int err)
 {
     if (t->err == 0) {
