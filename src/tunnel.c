@@ -224,8 +224,13 @@ static void on_accept(uv_stream_t *listener, int status)
         /* Out of descriptors or memory passes; anything else means the
          * listener is broken, and the app would lose its cache for good. */
         if (status == UV_EMFILE || status == UV_ENFILE) {
-            log_accept_failed(up, status, shed(up->tunnel, up));
-            if (up->tunnel->reserve_fd < 0)
+            unsigned n = shed(up->tunnel, up);
+            log_accept_failed(up, status, n);
+            /* Nothing shed although a client waits: another thread (a DNS
+             * lookup) took the descriptor given up, and libuv would call
+             * again at once, for as long as that race goes on.  Same when
+             * the reserve could not be had back. */
+            if (n == 0 || up->tunnel->reserve_fd < 0)
                 pause_listener(up);
             return;
         }
