@@ -226,6 +226,20 @@ _lib_untrack() {
 
 # ---------------------------------------------------------------- tools
 
+# built_with_asan BINARY: whether BINARY is an AddressSanitizer build.  The
+# output is taken whole first: `ldd | grep -q` under pipefail fails
+# whenever grep exits before ldd has written everything (SIGPIPE).
+built_with_asan() {
+	[[ $(ldd "$1" 2>/dev/null) == *libasan* ]]
+}
+
+# rss_bounded: whether memtunnel's ($MT_PID, $MEMTUNNEL) VmRSS measures its
+# own memory: not under valgrind (tests/valgrind.sh) or AddressSanitizer
+# (make sanitize), whose allocators keep what is freed.
+rss_bounded() {
+	[[ $(cat "/proc/$MT_PID/comm") != memcheck* ]] && ! built_with_asan "$MEMTUNNEL"
+}
+
 rss_kb() {
 	local v
 	v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || true

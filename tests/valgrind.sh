@@ -25,7 +25,9 @@ command -v valgrind >/dev/null || {
 	echo "valgrind.sh: valgrind is not installed" >&2
 	exit 1
 }
-if ldd "$target" 2>/dev/null | grep -q libasan; then
+# The output whole first: `ldd | grep -q` fails under pipefail when grep
+# exits before ldd is done (SIGPIPE).
+if [[ $(ldd "$target" 2>/dev/null) == *libasan* ]]; then
 	echo "valgrind.sh: $target is built with AddressSanitizer; valgrind needs the plain build" >&2
 	exit 1
 fi

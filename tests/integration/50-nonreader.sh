@@ -12,7 +12,7 @@ limit_kb=65536
 # Under AddressSanitizer (make sanitize) freed memory waits in a 256 MiB
 # quarantine and counts in VmRSS; keep it small so the bound still measures
 # memtunnel's own buffering.
-if ldd "$MEMTUNNEL" 2>/dev/null | grep -q libasan; then
+if built_with_asan "$MEMTUNNEL"; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4:thread_local_quarantine_size_kb=64"
 	echo "# AddressSanitizer build: ASAN_OPTIONS=$ASAN_OPTIONS"
 fi

@@ -18,12 +18,6 @@
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # fds_idle: memtunnel holds no more descriptors than at idle.
 fds_idle() { (($(fd_count "$MT_PID") <= idle_fds)); }
-# rss_bounded: whether memtunnel's VmRSS measures its own memory: not under
-# valgrind (tests/valgrind.sh) or AddressSanitizer (make sanitize), whose
-# allocators keep what is freed.
-rss_bounded() {
-	[[ $(cat "/proc/$MT_PID/comm") != memcheck* ]] && ! ldd "$MEMTUNNEL" 2>/dev/null | grep -q libasan
-}
 
 conns=5000
 need=$((2 * conns + 1000))   # memtunnel: client + upstream per connection

@@ -180,7 +180,7 @@ knock() {
 	local max=50
 	((sat_before < limit - 4)) || max=20
 	# Instrumented builds pay more per knock; a spin still takes a core.
-	if ldd "$target_bin" 2>/dev/null | grep -q libasan; then
+	if built_with_asan "$target_bin"; then
 		max=$((max * 2))
 	fi
 	assert_lt "$pct" "$max" "$name: no busy loop: $pct % CPU (< $max %)"

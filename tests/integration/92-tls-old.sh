@@ -26,8 +26,10 @@ start_server() {
 # _lib_tls_probe PORT FLAG: s_client with only FLAG's version completes a
 # handshake (and prints the version it got).
 _lib_tls_probe() {
-	openssl s_client -connect "127.0.0.1:$1" "$2" -cipher 'DEFAULT@SECLEVEL=0' -CAfile "$PKI/ca.crt" \
-		-brief </dev/null 2>&1 | grep -q '^Protocol version'
+	local out
+	out=$(openssl s_client -connect "127.0.0.1:$1" "$2" -cipher 'DEFAULT@SECLEVEL=0' -CAfile "$PKI/ca.crt" \
+		-brief </dev/null 2>&1) || true
+	grep -q '^Protocol version' <<<"$out"
 }
 
 # speaks PORT FLAG: the version s_client got with FLAG, or nothing.

@@ -133,7 +133,7 @@ end_kb=$ROUND_KB
 echo "# memtunnel after: $end_fds descriptors (idle $idle_fds, peak $peak_fds), VmRSS $end_kb kB (idle $idle_kb, after the first half $first_kb, peak $peak_kb)"
 assert_eq "$idle_fds" "$end_fds" "memtunnel's descriptors are back to the idle count"
 # Under valgrind or AddressSanitizer the allocator keeps what is freed.
-if [[ $(cat "/proc/$MT_PID/comm") != memcheck* ]] && ! ldd "$MEMTUNNEL" 2>/dev/null | grep -q libasan; then
+if rss_bounded; then
 	assert_le "$end_kb" $((idle_kb + slack_kb)) "memtunnel's VmRSS is back within $slack_kb kB of idle ($end_kb kB, idle $idle_kb kB)"
 	assert_le "$end_kb" $((first_kb + 4096)) "no growth from the first half to the second ($first_kb kB, then $end_kb kB)"
 else
