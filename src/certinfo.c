@@ -131,6 +131,10 @@ out:
     return r;
 }
 
+/* Room for every certificate tlsconn keeps. */
+_Static_assert(CERTINFO_CHAIN_MAX >= TLSCONN_CHAIN_MAX,
+               "certinfo holds fewer certificates than tlsconn keeps");
+
 /* Decode what tlsconn kept of the last full handshake's certificates. */
 int certinfo_peer_chain(struct tlsconn *t, struct certinfo *chain, size_t max)
 {

@@ -222,11 +222,10 @@ void conn_arm_timer(struct conn *c)
  */
 static void check_expiry(struct conn *c)
 {
-    enum { MAX = 10 };
-    struct certinfo *chain = malloc(MAX * sizeof *chain);
+    struct certinfo *chain = malloc(CERTINFO_CHAIN_MAX * sizeof *chain);
     if (chain == NULL)
         return;
-    int n = certinfo_peer_chain(&c->tls, chain, MAX);
+    int n = certinfo_peer_chain(&c->tls, chain, CERTINFO_CHAIN_MAX);
     if (n > 0) {
         time_t now = time(NULL);
         const struct config *cfg = c->up->tunnel->cfg;
