@@ -36,6 +36,7 @@ enum opt {
     OPT_CONNECT_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_GRACE, OPT_PREWARM,
     OPT_ENABLED, OPT_CA_PEM, OPT_CERT_PEM, OPT_KEY_PEM,
     OPT_FORWARD_SIGTERM, OPT_STATS_INTERVAL, OPT_EXPIRY_WARN_DAYS,
+    OPT_BUSY_POLL,
     NOPT
 };
 
@@ -66,6 +67,7 @@ static const struct {
     [OPT_FORWARD_SIGTERM] = { NULL, "MEMTUNNEL_FORWARD_SIGTERM" },
     [OPT_STATS_INTERVAL] = { NULL, "MEMTUNNEL_STATS_INTERVAL" },
     [OPT_EXPIRY_WARN_DAYS] = { NULL, "MEMTUNNEL_EXPIRY_WARN_DAYS" },
+    [OPT_BUSY_POLL] = { "--busy-poll", "MEMTUNNEL_BUSY_POLL" },
 };
 
 /* What scan_args() learnt from argv. */
@@ -552,6 +554,10 @@ static int parse_scalars(struct config *cfg, const struct args *a,
         return -1;
     if (r > 0)
         cfg->prewarm = (unsigned)u;
+    if ((r = get_uint(a, envp, OPT_BUSY_POLL, 0, 10000, &u, err)) < 0)
+        return -1;
+    if (r > 0)
+        cfg->busy_poll_us = (unsigned)u;
     if ((r = get_uint(a, envp, OPT_STATS_INTERVAL, 0, 86400, &u, err)) < 0)
         return -1;
     if (r > 0)
@@ -868,6 +874,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[],
     cfg->grace_ms = 25000;
     cfg->forward_sigterm = CONFIG_AUTO;
     cfg->prewarm = 1;
+    cfg->busy_poll_us = 200;
     cfg->stats_interval = 60;
     cfg->expiry_warn_days = 14;
 

@@ -105,6 +105,7 @@ struct config {
     enum config_switch forward_sigterm;
     int on_heroku;                    /* DYNO is set */
     unsigned prewarm;
+    unsigned busy_poll_us;            /* longest poll window, 0 = never */
     unsigned stats_interval;          /* seconds, 0 = off */
     unsigned expiry_warn_days;
 

@@ -121,6 +121,7 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
     if (c->closing)
         return;
     c->closing = 1;
+    pump_await(c, 0);
     if (c->refill_owed) {
         c->refill_owed = 0;
         tunnel_spare_refill(c->up);

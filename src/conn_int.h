@@ -89,6 +89,7 @@ struct conn {
     unsigned client_writing : 1, upstream_writing : 1;
     unsigned client_eof : 1, upstream_done : 1;
     unsigned client_shut : 1, upstream_shut : 1;
+    unsigned awaiting : 1;               /* sent upstream, no reply since */
 
     uint64_t started, last_active;       /* loop time, ms */
     uint64_t started_ns;                 /* for the handshake time */
@@ -141,5 +142,10 @@ void pump_upstream_read_stop(struct conn *c);
 
 /* The handshake verified and a client is attached: let bytes flow. */
 void pump_start(struct conn *c);
+
+/* Whether the upstream owes this connection a reply (for --busy-poll's
+ * choice of window); set when client bytes go up, cleared by the reply
+ * and when the connection closes. */
+void pump_await(struct conn *c, int on);
 
 #endif

@@ -216,6 +216,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
 
+    spin_event(&c->up->tunnel->spin);
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -242,6 +243,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c, LOG_WARN, "upstream-closed", tlsconn_reason(&c->tls));
         return;
     }
+    pump_await(c, 1);
     pump_flush_upstream(c);
 }
 
@@ -304,6 +306,7 @@ void pump_down(struct conn *c)
         if (n > 0) {
             if (!c->session_kept)
                 keep_session(c);
+            pump_await(c, 0);
             have += (size_t)n;
             continue;
         }
@@ -378,6 +381,7 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
 
+    spin_event(&c->up->tunnel->spin);
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -420,6 +424,14 @@ void pump_upstream_read_start(struct conn *c)
     c->upstream_reading = 1;
 }
 
+
+void pump_await(struct conn *c, int on)
+{
+    if (c->awaiting == (unsigned)on)
+        return;
+    c->awaiting = on ? 1 : 0;
+    spin_await(&c->up->tunnel->spin, on ? 1 : -1);
+}
 
 /* The handshake verified and a client is attached: let bytes flow. */
 void pump_start(struct conn *c)

@@ -43,6 +43,20 @@ static void log_stats(struct tunnel *t)
             log_kv(LOG_INFO, "stats", kv);
         stats_next_interval(&up->stats);
     }
+    /* The loop's own line: the CPU time busy-polling took, so that it
+     * can be seen and weighed. */
+    if (t->spin.started) {
+        char ms[24], quiet[24], awaiting[24];
+        snprintf(ms, sizeof ms, "%llu", (unsigned long long)spin_take_ms(&t->spin));
+        snprintf(quiet, sizeof quiet, "%llu", (unsigned long long)
+                 (spin_state_window(&t->spin.st, SPIN_QUIET) / 1000));
+        snprintf(awaiting, sizeof awaiting, "%llu", (unsigned long long)
+                 (spin_state_window(&t->spin.st, SPIN_AWAITING) / 1000));
+        log_event(LOG_INFO, "stats", "count#memtunnel.busy_poll_ms", ms,
+                  "sample#memtunnel.busy_poll_window_us.quiet", quiet,
+                  "sample#memtunnel.busy_poll_window_us.awaiting", awaiting,
+                  NULL);
+    }
 }
 
 static void on_stats_timer(uv_timer_t *timer)
@@ -220,6 +234,7 @@ static void on_accept(uv_stream_t *listener, int status)
 {
     struct upstream *up = listener->data;
 
+    spin_event(&up->tunnel->spin);
     if (status < 0) {
         /* Out of descriptors or memory passes; anything else means the
          * listener is broken, and the app would lose its cache for good. */
@@ -379,6 +394,9 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
         fill_spares(&t->ups[i]);
     }
     t->spares_on = 1;
+    /* Not being able to poll costs speed, not function. */
+    if (spin_start(&t->spin, t->loop, (uint64_t)cfg->busy_poll_us * 1000) < 0)
+        log_event(LOG_WARN, "busy-poll-off", "reason", "cannot set up the loop's handles", NULL);
     if (cfg->stats_interval > 0) {
         uint64_t ms = (uint64_t)cfg->stats_interval * 1000;
         uv_timer_init(t->loop, &t->stats_timer);
@@ -458,6 +476,7 @@ void tunnel_close(struct tunnel *t, uint32_t grace_ms)
         return;
     t->closed = 1;
     close_listeners(t);
+    spin_stop(&t->spin);
     if (t->stats_on)
         uv_close((uv_handle_t *)&t->stats_timer, NULL);
     if (t->spares_on)

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "spin.h"
 #include "stats.h"
 #include "tls.h"
 #include "tunnel.h"
@@ -66,6 +67,7 @@ struct tunnel {
     uint32_t rng;                        /* xorshift state, for sampling */
     int reserve_fd;                      /* given up to shed when out of fds */
     size_t nconns, peak;                 /* connections now, and the peak */
+    struct spin spin;                    /* --busy-poll */
     char rbuf[IO_CHUNK];                 /* socket reads, consumed in read_cb */
     char pbuf[IO_CHUNK];                 /* decrypted plaintext, likewise */
 };

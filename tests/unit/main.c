@@ -13,6 +13,7 @@ int main(void)
     srunner_add_suite(sr, certinfo_suite());
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, logfmt_suite());
+    srunner_add_suite(sr, spin_suite());
     srunner_add_suite(sr, stats_suite());
     srunner_add_suite(sr, tlsconn_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -457,6 +457,11 @@ static const struct {
     { A("--prewarm", "x"), E(SRV), 78, "--prewarm", "not a whole number" },
     { NONE, E(SRV, "MEMTUNNEL_PREWARM=-1"), 78, "MEMTUNNEL_PREWARM",
       "not a whole number" },
+    { A("--busy-poll", "10001"), E(SRV), 78, "--busy-poll",
+      "out of range 0-10000" },
+    { A("--busy-poll", "0.5"), E(SRV), 78, "--busy-poll", "not a whole number" },
+    { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL=on"), 78, "MEMTUNNEL_BUSY_POLL",
+      "not a whole number" },
     { NONE, E(SRV, "MEMTUNNEL_STATS_INTERVAL=86401"), 78,
       "MEMTUNNEL_STATS_INTERVAL", "out of range 0-86400" },
     { NONE, E(SRV, "MEMTUNNEL_STATS_INTERVAL=1m"), 78,
@@ -540,6 +545,7 @@ GETTER(get_idle, idle_timeout_ms)
 GETTER(get_grace, grace_ms)
 GETTER(get_forward, forward_sigterm)
 GETTER(get_prewarm, prewarm)
+GETTER(get_busy_poll, busy_poll_us)
 GETTER(get_stats, stats_interval)
 GETTER(get_expiry, expiry_warn_days)
 GETTER(get_heroku, on_heroku)
@@ -617,6 +623,13 @@ static const struct {
     { NONE, E(SRV, "MEMTUNNEL_PREWARM=3"), get_prewarm, 3 },
     { NONE, E(SRV, "MEMTUNNEL_PREWARM="), get_prewarm, 1 },
     { A("--prewarm", "2"), E(SRV, "MEMTUNNEL_PREWARM=x"), get_prewarm, 2 },
+
+    { NONE, E(SRV), get_busy_poll, 200 },
+    { A("--busy-poll", "0"), E(SRV), get_busy_poll, 0 },
+    { A("--busy-poll=10000"), E(SRV), get_busy_poll, 10000 },
+    { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL=50"), get_busy_poll, 50 },
+    { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL="), get_busy_poll, 200 },
+    { A("--busy-poll", "0"), E(SRV, "MEMTUNNEL_BUSY_POLL=50"), get_busy_poll, 0 },
 
     { NONE, E(SRV), get_stats, 60 },
     { NONE, E(SRV, "MEMTUNNEL_STATS_INTERVAL=0"), get_stats, 0 },
