@@ -106,7 +106,6 @@ int spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns)
     int r;
 
     memset(s, 0, sizeof *s);
-    spin_state_init(&s->st, max_ns);
     if (max_ns == 0)
         return 0;
     if ((r = uv_idle_init(loop, &s->idle)) < 0)
@@ -115,6 +114,7 @@ int spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns)
         uv_close((uv_handle_t *)&s->idle, NULL);
         return r;
     }
+    spin_state_init(&s->st, max_ns);
     s->idle.data = s->prepare.data = s;
     uv_unref((uv_handle_t *)&s->idle);
     uv_unref((uv_handle_t *)&s->prepare);

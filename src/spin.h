@@ -79,7 +79,8 @@ struct spin {
  */
 int spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns);
 
-/* Close the handles (the loop frees nothing of ours: no close callback). */
+/* Close the handles (the loop frees nothing of ours: no close callback).
+ * What was counted stays readable (spin_take_ms, st). */
 void spin_stop(struct spin *s);
 
 /* A socket event came (a read or an accept): ends an idle period. */

@@ -43,9 +43,9 @@ static void log_stats(struct tunnel *t)
             log_kv(LOG_INFO, "stats", kv);
         stats_next_interval(&up->stats);
     }
-    /* The loop's own line: the CPU time busy-polling took, so that it
-     * can be seen and weighed. */
-    if (t->spin.started) {
+    /* The loop's own line: the time busy-polling took, so that it can be
+     * seen and weighed (also in the last line, after spin_stop). */
+    if (t->spin.st.max_ns > 0) {
         char ms[24], quiet[24], awaiting[24];
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)spin_take_ms(&t->spin));
         snprintf(quiet, sizeof quiet, "%llu", (unsigned long long)
