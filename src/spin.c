@@ -101,26 +101,20 @@ static void on_prepare(uv_prepare_t *h)
         uv_idle_stop(&s->idle);
 }
 
-int spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns)
+void spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns)
 {
-    int r;
-
     memset(s, 0, sizeof *s);
     if (max_ns == 0)
-        return 0;
-    if ((r = uv_idle_init(loop, &s->idle)) < 0)
-        return r;
-    if ((r = uv_prepare_init(loop, &s->prepare)) < 0) {
-        uv_close((uv_handle_t *)&s->idle, NULL);
-        return r;
-    }
+        return;
+    /* Both always succeed (libuv's documentation says so). */
+    uv_idle_init(loop, &s->idle);
+    uv_prepare_init(loop, &s->prepare);
     spin_state_init(&s->st, max_ns);
     s->idle.data = s->prepare.data = s;
     uv_unref((uv_handle_t *)&s->idle);
     uv_unref((uv_handle_t *)&s->prepare);
     uv_prepare_start(&s->prepare, on_prepare);
     s->started = 1;
-    return 0;
 }
 
 void spin_stop(struct spin *s)

@@ -75,9 +75,9 @@ struct spin {
 /*
  * Poll loop for up to max_ns after it runs out of work; 0 leaves the loop
  * as it is (and every other call a no-op).  The handles do not keep the
- * loop alive.  Returns 0 or a negative libuv error.
+ * loop alive.
  */
-int spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns);
+void spin_start(struct spin *s, uv_loop_t *loop, uint64_t max_ns);
 
 /* Close the handles (the loop frees nothing of ours: no close callback).
  * What was counted stays readable (spin_take_ms, st). */

@@ -44,7 +44,8 @@ static void log_stats(struct tunnel *t)
         stats_next_interval(&up->stats);
     }
     /* The loop's own line: the time busy-polling took, so that it can be
-     * seen and weighed (also in the last line, after spin_stop). */
+     * seen and weighed (also in the last line, after spin_stop; st
+     * stays zeroed when polling is off). */
     if (t->spin.st.max_ns > 0) {
         char ms[24], quiet[24], awaiting[24];
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)spin_take_ms(&t->spin));
@@ -394,9 +395,7 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
         fill_spares(&t->ups[i]);
     }
     t->spares_on = 1;
-    /* Not being able to poll costs speed, not function. */
-    if (spin_start(&t->spin, t->loop, (uint64_t)cfg->busy_poll_us * 1000) < 0)
-        log_event(LOG_WARN, "busy-poll-off", "reason", "cannot set up the loop's handles", NULL);
+    spin_start(&t->spin, t->loop, (uint64_t)cfg->busy_poll_us * 1000);
     if (cfg->stats_interval > 0) {
         uint64_t ms = (uint64_t)cfg->stats_interval * 1000;
         uv_timer_init(t->loop, &t->stats_timer);

@@ -46,7 +46,7 @@
 #   assert_le A B DESC | assert_lt A B DESC | assert_match TEXT REGEX DESC
 #   wait_log FILE REGEX [TIMEOUT]  count_log FILE REGEX  wait_until TIMEOUT CMD...
 #   wait_count FILE REGEX N [TIMEOUT]
-#   rss_kb PID   mcload ARGS...   mc_stat PORT NAME   mc_get PORT KEY
+#   rss_kb PID   cpu_ticks PID ($hz a second)   mcload ARGS...   mc_stat PORT NAME   mc_get PORT KEY
 #   mc_set PORT KEY VALUE   tcp_probe PORT [PAYLOAD] [TIMEOUT]   now_ms
 #   free_port
 
@@ -239,6 +239,10 @@ built_with_asan() {
 rss_bounded() {
 	[[ $(cat "/proc/$MT_PID/comm") != memcheck* ]] && ! built_with_asan "$MEMTUNNEL"
 }
+
+# cpu_ticks PID: its user + system time, in clock ticks ($hz a second).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+hz=$(getconf CLK_TCK)
 
 rss_kb() {
 	local v

@@ -66,8 +66,6 @@ line_re='at=stats count#memtunnel\.busy_poll_ms='
 lines_after() { grep -E "$line_re" "$T/MT.log" | tail -n +$(($1 + 1)); }
 # polled_ms N: the milliseconds polled, summed over the lines after the first N.
 polled_ms() { lines_after "$1" | sed -E 's/.*busy_poll_ms=([0-9]+).*/\1/' | awk '{ s += $1 } END { print s + 0 }'; }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-hz=$(getconf CLK_TCK)
 
 start_memcached UP
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$UP_PORT" \

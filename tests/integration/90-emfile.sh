@@ -23,11 +23,8 @@
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # fds_idle: memtunnel holds no more descriptors than at idle.
 fds_idle() { (($(fd_count "$MT_PID") <= idle_fds)); }
-# cpu_ticks PID: user + system time, in clock ticks.
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 limit=64
-hz=$(getconf CLK_TCK)
 flood_bytes=$((16 * 1024 * 1024))
 start_memcached MC
 
