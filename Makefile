@@ -110,6 +110,7 @@ check: deps-test
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 	$(Q)$(MAKE) --no-print-directory integration-static
+	$(Q)$(MAKE) --no-print-directory bench-selftest
 	$(Q)$(MAKE) --no-print-directory check-buildpack
 
 # The same scenarios against the static build, the binary the buildpack

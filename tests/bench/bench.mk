@@ -9,10 +9,14 @@
 #   make bench BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_WORKLOADS="a e f" ...
 #                                     see tests/bench/bench.sh for all settings
 #
+#   make bench-selftest               the programs build, the report's
+#                                     verdicts on fixed figures (make check)
+#
 # Results: build/bench/results.md (tables) and results.tsv (every round).
 
 MCBENCH := build/bench/mcbench
 RELAY := build/bench/relay
+AEAD := build/bench/aead
 BENCH_STATIC := build/static/memtunnel
 BENCH_MEMTUNNEL ?= $(BENCH_STATIC)
 
@@ -28,7 +32,20 @@ $(RELAY): tests/bench/relay.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) $(HARDEN) -O2 -g -o $@ $< $(LDHARDEN)
 
-.PHONY: bench
+# The cipher's cost per operation (part of the floor), timed with the
+# static build's wolfSSL: the one memtunnel runs with on the platform.
+$(AEAD): tests/bench/aead.c $(wildcard build/static/cache/wolfssl-*/lib/libwolfssl.a) | buildpack-static
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)w=$$(ls -d build/static/cache/wolfssl-*/ | head -n1) && \
+	  $(CC) $(WARN) $(HARDEN) -O2 -g -I$${w}include -o $@ $< $${w}lib/libwolfssl.a -lm -lpthread $(LDHARDEN)
+
+.PHONY: bench bench-selftest
+# The benchmark's parts without the benchmark (part of make check): its
+# programs build, the cipher timer works, the report's verdicts are right.
+bench-selftest: $(MCBENCH) $(RELAY) $(AEAD)
+	$(Q)tests/bench/selftest.sh $(abspath $(AEAD))
+
 # The static build and bin/memtunnel are brought up to date first; another
 # binary is taken as it is (bench.sh warns when src/ is newer than it).
 ifeq ($(BENCH_MEMTUNNEL),$(BENCH_STATIC))
@@ -37,6 +54,6 @@ endif
 ifeq ($(BENCH_MEMTUNNEL),$(PROG))
 bench: $(PROG)
 endif
-bench: $(MCBENCH) $(RELAY)
+bench: $(MCBENCH) $(RELAY) $(AEAD)
 	$(Q)MEMTUNNEL=$(abspath $(BENCH_MEMTUNNEL)) MCBENCH=$(abspath $(MCBENCH)) \
-		RELAY=$(abspath $(RELAY)) tests/bench/bench.sh
+		RELAY=$(abspath $(RELAY)) AEAD=$(abspath $(AEAD)) tests/bench/bench.sh
