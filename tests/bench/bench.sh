@@ -662,7 +662,7 @@ if [[ -x $AEAD ]]; then
 		best=
 		for i in 1 2 3 4 5; do
 			# shellcheck disable=SC2086 # the arguments are words
-			line=$("$AEAD" --seconds 0.3 ${aead_args[$w]}) || die "$AEAD failed for workload $w"
+			line=$("$AEAD" --seconds 0.2 ${aead_args[$w]}) || die "$AEAD failed for workload $w"
 			us=$(field us_op "$line")
 			[[ $us =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "unexpected aead output: $line"
 			best=$(awk -v a="$us" -v b="${best:-$us}" 'BEGIN { print (a < b) ? a : b }')
