@@ -18,7 +18,9 @@
 # signature with the keyring the system uses for that archive, the Sources
 # index against InRelease, and each downloaded file against Sources;
 # dpkg-source then checks the tarballs against the .dsc and applies the
-# distribution's patches (security fixes included).
+# distribution's patches (security fixes included); then the project's own
+# patches to wolfSSL are applied (buildpack/patches/, each explained in its
+# header).
 #
 # Offline builds: MEMTUNNEL_SOURCE_MIRROR=DIR takes the same source packages
 # from DIR, a partial copy of the archive written by --make-mirror: the signed
@@ -121,6 +123,7 @@ need autoreconf autoconf
 need aclocal automake
 need libtoolize libtool
 need dpkg-source dpkg-dev
+need patch patch
 need apt-get apt
 need xz xz-utils
 need strip binutils
@@ -606,6 +609,13 @@ fetch() {
 # part of the cache keys of the libraries they build.
 build_wolfssl() (
 	cd "$1"
+	# The project's own changes that apply to this source (see
+	# wolf_apply), after the distribution's patches. (Called in an || list,
+	# where set -e does not apply: every failure must stop the build.)
+	local p
+	for p in "${wolf_apply[@]}"; do
+		patch -p1 --forward --batch --fuzz=0 <"$p" || exit 1
+	done
 	# The upstream tarball ships no configure script.
 	[[ -x configure ]] || ./autogen.sh
 	./configure --prefix="$2" "${wolfssl_args[@]}" CFLAGS="$lib_cflags -DWOLFSSL_ALWAYS_VERIFY_CB"
@@ -633,9 +643,12 @@ build_libuv() (
 )
 
 sha() { sha256sum | cut -c1-64; }
+wolf_patches=("$root"/buildpack/patches/wolfssl-*.patch)
+wolf_apply=()
+wolf_patch_sha=$(for p in "${wolf_patches[@]}"; do printf '%s %s\n' "${p##*/}" "$(sha <"$p")"; done | sha)
 toolchain="cc $cc_id"$'\n'"os $os_id $os_version $arch"$'\n'"cflags $lib_cflags"
 lib_key=$(printf '%s\n' "wolfssl $wolf_ver $wolf_dsc_sha" "args ${wolfssl_args[*]}" "asm $asm" \
-	"$toolchain" "$(declare -f fetch build_wolfssl)" | sha)
+	"$toolchain" "$(declare -f fetch build_wolfssl)" "patches $wolf_patch_sha" | sha)
 if [[ $libuv_mode == source ]]; then
 	uv_tool=autotools
 	! command -v cmake >/dev/null 2>&1 || uv_tool="cmake $(cmake --version | head -n 1)"
@@ -648,6 +661,7 @@ manifest=$scratch/manifest
 	echo "cc $cc_id"
 	echo "asm $asm"
 	echo "wolfssl $wolf_ver $wolf_dsc_sha"
+	echo "wolfssl-patches $wolf_patch_sha"
 	echo "libuv $uv_id"
 	echo "script $(sha <"$script")"
 	for f in "$root"/src/*.c "$root"/src/*.h; do
@@ -693,6 +707,19 @@ else
 	t0=$SECONDS
 	wsrc=$(fetch wolfssl "$wolf_ver")
 	detail "$(grep -c '^dpkg-source: info: applying' "$scratch/unpack-wolfssl.log" || true) distribution patches applied, $((SECONDS - t0)) s"
+	# memtunnel's own patches change speed, never behaviour (each says so in
+	# its header), and were made against one wolfssl release: one that does
+	# not apply exactly to this release is left out, with a warning, rather
+	# than fail a deploy.
+	wolf_apply=()
+	for p in "${wolf_patches[@]}"; do
+		if (cd "$wsrc" && patch -p1 --forward --batch --fuzz=0 --dry-run <"$p") >"$scratch/patch-check.log" 2>&1; then
+			wolf_apply+=("$p")
+			detail "memtunnel's own patch: ${p##*/}"
+		else
+			detail "warning: ${p##*/} does not apply to wolfssl $wolf_ver; building without it (it only saves CPU)"
+		fi
+	done
 	t0=$SECONDS
 	step "Building wolfSSL $wolf_ver (${asm_args[*]:-no assembly for $arch})"
 	[[ $asm != none ]] || detail "warning: no AES instructions for this CPU; AES-GCM runs in software"

@@ -304,6 +304,14 @@ log_style_ok() {
 }
 check "bin/compile output uses '-----> ' steps and indented details only" log_style_ok
 
+own_patches_ok() {
+	local p
+	for p in "$root"/buildpack/patches/wolfssl-*.patch; do
+		grep -qF "memtunnel's own patch: ${p##*/}" "$T/first.out" || { echo "${p##*/} not applied"; return 1; }
+	done
+}
+check "the first compile applies memtunnel's own wolfSSL patches to this wolfssl" own_patches_ok
+
 # (check runs these inside `if`, where set -e does not apply: every step
 # returns explicitly.)
 static_ok() {
@@ -422,6 +430,31 @@ mirror_reuses() {
 	cmp "$bin1" "$app5/vendor/memtunnel/bin/memtunnel"
 }
 check "a compile from the mirror resolves the same source packages (cache reused, same binary)" mirror_reuses
+
+# A patch of memtunnel's own that does not apply to the distribution's
+# wolfssl (another release) is left out with a warning; the build goes on.
+stale_patch_ok() {
+	local bp=$T/bp-stale out=$T/stale.out
+	rm -rf "$bp"
+	cp -a "$root" "$bp"
+	cat >"$bp/buildpack/patches/wolfssl-zz-stale.patch" <<'EOF'
+A patch made for some other wolfssl release: its context is nowhere.
+--- a/src/internal.c
++++ b/src/internal.c
+@@ -1,3 +1,3 @@
+ no such line in any release
+-of wolfSSL at all
++of wolfSSL, anywhere
+ at the start of internal.c
+EOF
+	MEMTUNNEL_SOURCE_MIRROR=$mirror "$bp/buildpack/build-static.sh" --out "$T/stale-bin" \
+		--cache "$T/stale-cache" --work "$T/stale-work" >"$out" 2>&1 || { cat "$out"; return 1; }
+	cat "$out"
+	grep -q "warning: wolfssl-zz-stale.patch does not apply to wolfssl .*; building without it" "$out" || return 1
+	grep -q "memtunnel's own patch: wolfssl-keep-input-buffer.patch" "$out" || return 1
+	"$T/stale-bin" --version
+}
+check "a wolfSSL patch of memtunnel's own that does not apply is left out with a warning" stale_patch_ok
 
 # bad_mirror NAME: a copy of the mirror to spoil.
 bad_mirror() {
