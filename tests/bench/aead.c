@@ -1,7 +1,7 @@
 /*
  * aead - the record encryption a TLS tunnel cannot avoid, per operation of
- * a benchmark workload: part of the floor that tests/bench/report.py sets
- * beside the plaintext relay's CPU (`make bench`).
+ * a benchmark workload: with the plaintext relay's CPU, the tunnel's part
+ * of the best case that tests/bench/report.py computes (`make bench`).
  *
  * usage: aead [--size N] [--get-ratio R] [--depth D] [--seconds S]
  *

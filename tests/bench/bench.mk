@@ -32,7 +32,7 @@ $(RELAY): tests/bench/relay.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) $(HARDEN) -O2 -g -o $@ $< $(LDHARDEN)
 
-# The cipher's cost per operation (part of the floor), timed with the
+# The cipher's cost per operation (part of the best case), timed with the
 # static build's wolfSSL: the one memtunnel runs with on the platform.
 $(AEAD): tests/bench/aead.c $(wildcard build/static/cache/wolfssl-*/lib/libwolfssl.a) | buildpack-static
 	$(call say,CC,$<)

@@ -57,7 +57,7 @@
 #   MCBENCH          the load generator (build/bench/mcbench)
 #   RELAY            the plaintext relay (build/bench/relay)
 #   AEAD             the cipher timer (build/bench/aead; without it the
-#                    floors of b, c and d leave the cipher out)
+#                    best cases of b, c and d leave the cipher out)
 #   BENCH_ROUNDS     rounds (3)         BENCH_SECONDS  measured s per run (2)
 #   BENCH_WARMUP     warm-up s (0.3)    BENCH_IDLE_CONNS  for f (1000)
 #   BENCH_WORKLOADS  ("a b c d e e-ec f"; also cbin, e-max)
@@ -516,7 +516,7 @@ wl_args[cbin]="pipeline --binary --conns 8 --depth 32 --size 100"
 wl_args[d]="serial --conns 4 --size 100k --get-ratio 0.9"
 wl_args[e]="churn --size 100 --rate $churn_rate"
 # Arguments of aead (the cipher's cost per operation) for the rows whose
-# floor it is part of; the same traffic as their mcbench arguments.
+# best case it is part of; the same traffic as their mcbench arguments.
 declare -A aead_args
 aead_args[b]="--size 100 --get-ratio 0.9"
 aead_args[c]="--size 100 --get-ratio 1 --depth 32"
@@ -650,11 +650,11 @@ run_idle() {
 		"$round" "$t" "$before" "$after" "$per" "$open"
 }
 
-# The floor of rows b, c and d includes the cipher: timed here, on the
-# quiet machine, before the rounds.
+# The best case of rows b, c and d (report.py) includes the cipher: timed
+# here, on the quiet machine, before the rounds.
 aead_meta=()
 if [[ -x $AEAD ]]; then
-	say "Timing AES-128-GCM alone (the cipher's share of the floor)"
+	say "Timing AES-128-GCM alone (the cipher's share of the best case)"
 	for w in b c d; do
 		[[ " $workloads " == *" $w "* ]] || continue
 		# Five processes, the lowest kept: a process that lands on a
@@ -671,7 +671,7 @@ if [[ -x $AEAD ]]; then
 		aead_meta+=("aead_$w=$best")
 	done
 else
-	detail "warning: $AEAD is missing: the floors leave the cipher out"
+	detail "warning: $AEAD is missing: the best cases leave the cipher out"
 fi
 
 say "Running $rounds interleaved rounds"
