@@ -57,6 +57,12 @@ struct flow {
     unsigned char *plain, *sealed, *tags;
 };
 
+/* Plaintext bytes of record r, with the content-type byte. */
+static size_t record_len(const struct flow *f, size_t r)
+{
+    return (r + 1 < f->records ? RECORD : f->n - r * RECORD) + 1;
+}
+
 static void flow_init(struct flow *f, size_t n)
 {
     f->n = n;
@@ -70,7 +76,7 @@ static void flow_init(struct flow *f, size_t n)
         die("out of memory");
     size_t off = 0;
     for (size_t r = 0; r < f->records; r++) {
-        size_t len = (r + 1 < f->records ? RECORD : n - r * RECORD) + 1;
+        size_t len = record_len(f, r);
         if (wc_AesGcmEncrypt(&aes, f->sealed + off, f->plain + off, (word32)len, iv,
                              sizeof iv, f->tags + r * TAG, TAG, aad, sizeof aad) != 0)
             die("wc_AesGcmEncrypt failed");
@@ -82,7 +88,7 @@ static void flow_run(struct flow *f, int open)
 {
     size_t off = 0;
     for (size_t r = 0; r < f->records; r++) {
-        size_t len = (r + 1 < f->records ? RECORD : f->n - r * RECORD) + 1;
+        size_t len = record_len(f, r);
         int rc;
         if (open)
             rc = wc_AesGcmDecrypt(&aes, f->plain + off, f->sealed + off, (word32)len, iv,

@@ -660,7 +660,7 @@ if [[ -x $AEAD ]]; then
 		# Five processes, the lowest kept: a process that lands on a
 		# slow spell of a shared core can stay slow for its whole run.
 		best=
-		for i in 1 2 3 4 5; do
+		for _ in 1 2 3 4 5; do
 			# shellcheck disable=SC2086 # the arguments are words
 			line=$("$AEAD" --seconds 0.2 ${aead_args[$w]}) || die "$AEAD failed for workload $w"
 			us=$(field us_op "$line")
