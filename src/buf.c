@@ -18,25 +18,55 @@
 static char *pool[POOL_MAX];
 static size_t pooled;
 
-static char *take(size_t cap)
+/*
+ * A few larger ones too: a 100 KiB value fills a 128 KiB buffer, and
+ * freeing that after every write made malloc give the memory back to the
+ * kernel and fault it in again for the next value, page by page.  At most
+ * BIG_MAX buffers of up to BIG_CAP_MAX (1 MiB in all) wait here.
+ */
+#define BIG_MAX 4
+#define BIG_CAP_MAX (256u * 1024u)
+static struct {
+    char *p;
+    size_t cap;
+} big[BIG_MAX];
+static size_t bigs;
+
+/* Storage for at least *cap bytes; *cap is set to what it really holds. */
+static char *take(size_t *cap)
 {
-    if (cap == BUF_MIN_CAP && pooled > 0)
+    if (*cap == BUF_MIN_CAP && pooled > 0)
         return pool[--pooled];
-    return malloc(cap);
+    for (size_t i = 0; *cap > BUF_MIN_CAP && i < bigs; i++) {
+        if (big[i].cap >= *cap) {
+            char *p = big[i].p;
+            *cap = big[i].cap;
+            big[i] = big[--bigs];
+            return p;
+        }
+    }
+    return malloc(*cap);
 }
 
 static void give(char *p, size_t cap)
 {
-    if (p != NULL && cap == BUF_MIN_CAP && pooled < POOL_MAX)
+    if (p != NULL && cap == BUF_MIN_CAP && pooled < POOL_MAX) {
         pool[pooled++] = p;
-    else
+    } else if (p != NULL && cap > BUF_MIN_CAP && cap <= BIG_CAP_MAX && bigs < BIG_MAX) {
+        big[bigs].p = p;
+        big[bigs].cap = cap;
+        bigs++;
+    } else {
         free(p);
+    }
 }
 
 void buf_pool_drain(void)
 {
     while (pooled > 0)
         free(pool[--pooled]);
+    while (bigs > 0)
+        free(big[--bigs].p);
 }
 
 char *buf_reserve(struct buf *b, size_t want, size_t *room)
@@ -60,7 +90,7 @@ char *buf_reserve(struct buf *b, size_t want, size_t *room)
             return NULL;
         cap *= 2;
     }
-    char *p = take(cap);
+    char *p = take(&cap);
     if (p == NULL)
         return NULL;
     if (len)

@@ -2,7 +2,7 @@
  * buf: a growable byte queue.  Bytes are appended at the tail and consumed
  * from the head; the readable bytes are always contiguous, so they can be
  * handed to write(2) or wolfSSL as one span.  No I/O; one thread only
- * (a pool of small buffers is shared).
+ * (a pool of free buffers is shared).
  *
  * Pointers returned by buf_peek and buf_reserve stay valid until the next
  * call that may grow or compact the buffer (buf_reserve, buf_append).
@@ -43,8 +43,9 @@ void buf_swap(struct buf *a, struct buf *b);
 
 /* Free an empty buffer, so that an idle connection holds none: with
  * thousands of idle connections the buffers would outweigh the rest.  The
- * storage of the smallest size goes to a small pool that the next
- * buf_reserve takes from, so busy connections do not allocate per message. */
+ * storage goes to a small pool that the next buf_reserve takes from (all of
+ * the smallest size, a few of the larger ones), so busy connections do not
+ * allocate per message. */
 void buf_trim(struct buf *b);
 
 /* Free the storage (to the pool when small); the buffer is empty and

@@ -248,11 +248,17 @@ ssize_t tlsconn_read(struct tlsconn *t, void *p, size_t n)
 
 /* One full TLS record per wolfSSL_write call. */
 #define RECORD_MAX 16384
+/* Header, explicit nonce, tag and content type: more than any suite adds. */
+#define RECORD_OVERHEAD 64
 
 int tlsconn_write(struct tlsconn *t, const void *p, size_t n)
 {
     const char *s = p;
+    size_t room;
 
+    /* Room for all the records at once, so `out` does not grow (and copy
+     * itself) record by record; on failure the send callback says so. */
+    (void)buf_reserve(&t->out, n + (n / RECORD_MAX + 1) * RECORD_OVERHEAD, &room);
     while (n > 0) {
         int chunk = n > RECORD_MAX ? RECORD_MAX : (int)n;
         int r = wolfSSL_write(t->ssl, s, chunk);

@@ -1,21 +1,61 @@
 /*
  * The unit test runner: every suite, forked per test unless CK_FORK=no.
+ * `unit_tests NAME...` runs only the suites named; `unit_tests --list`
+ * prints their names.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "suites.h"
 
-int main(void)
+static const struct {
+    const char *name;
+    Suite *(*make)(void);
+} suites[] = {
+    { "buf", buf_suite },           { "child", child_suite },
+    { "childenv", childenv_suite }, { "certinfo", certinfo_suite },
+    { "config", config_suite },     { "logfmt", logfmt_suite },
+    { "spin", spin_suite },         { "stats", stats_suite },
+    { "tlsconn", tlsconn_suite },
+};
+#define NSUITES (sizeof suites / sizeof suites[0])
+
+static int wanted(size_t i, int argc, char **argv)
 {
-    SRunner *sr = srunner_create(buf_suite());
-    srunner_add_suite(sr, child_suite());
-    srunner_add_suite(sr, childenv_suite());
-    srunner_add_suite(sr, certinfo_suite());
-    srunner_add_suite(sr, config_suite());
-    srunner_add_suite(sr, logfmt_suite());
-    srunner_add_suite(sr, spin_suite());
-    srunner_add_suite(sr, stats_suite());
-    srunner_add_suite(sr, tlsconn_suite());
+    if (argc < 2)
+        return 1;
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], suites[i].name) == 0)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < NSUITES; i++)
+            printf("%s\n", suites[i].name);
+        return EXIT_SUCCESS;
+    }
+    for (int a = 1; a < argc; a++) {
+        size_t i = 0;
+        while (i < NSUITES && strcmp(argv[a], suites[i].name) != 0)
+            i++;
+        if (i == NSUITES) {
+            fprintf(stderr, "unit_tests: no suite named \"%s\" (--list shows them)\n", argv[a]);
+            return 2;
+        }
+    }
+    SRunner *sr = NULL;
+    for (size_t i = 0; i < NSUITES; i++) {
+        if (!wanted(i, argc, argv))
+            continue;
+        if (sr == NULL)
+            sr = srunner_create(suites[i].make());
+        else
+            srunner_add_suite(sr, suites[i].make());
+    }
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -144,6 +144,43 @@ START_TEST(pool_is_bounded)
 }
 END_TEST
 
+/* A large buffer freed is the storage of the next large one (a 100 KiB
+ * value per write must not cost a malloc and page faults each time); more
+ * than the pool keeps are really freed. */
+START_TEST(large_storage_is_reused)
+{
+    static char value[100 * 1024];
+    struct buf a = BUF_INIT;
+    memset(value, 'v', sizeof value);
+    ck_assert_int_eq(buf_append(&a, value, sizeof value), 0);
+    char *first = a.data;
+    size_t cap = a.cap;
+    buf_consume(&a, sizeof value);
+    buf_trim(&a);
+    ck_assert_ptr_null(a.data);
+    ck_assert_int_eq(buf_append(&a, value, 1000), 0);
+    ck_assert_int_eq(buf_append(&a, value, sizeof value), 0);
+    ck_assert_ptr_eq(a.data, first);
+    ck_assert_uint_eq(a.cap, cap);
+    ck_assert_uint_eq(buf_len(&a), 1000 + sizeof value);
+    buf_free(&a);
+
+    struct buf bs[10];
+    for (int i = 0; i < 10; i++) {
+        bs[i] = (struct buf)BUF_INIT;
+        ck_assert_int_eq(buf_append(&bs[i], value, sizeof value), 0);
+    }
+    for (int i = 0; i < 10; i++)
+        buf_free(&bs[i]);
+    /* Too large to keep: freed at once. */
+    struct buf huge = BUF_INIT;
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(buf_append(&huge, value, sizeof value), 0);
+    buf_free(&huge);
+    buf_pool_drain();
+}
+END_TEST
+
 START_TEST(append_nothing)
 {
     struct buf b = BUF_INIT;
@@ -164,6 +201,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, swap_and_trim);
     tcase_add_test(tc, append_nothing);
     tcase_add_test(tc, pool_is_bounded);
+    tcase_add_test(tc, large_storage_is_reused);
     suite_add_tcase(s, tc);
     return s;
 }
