@@ -258,7 +258,8 @@ int tlsconn_write(struct tlsconn *t, const void *p, size_t n)
 
     /* Room for all the records at once, so `out` does not grow (and copy
      * itself) record by record; on failure the send callback says so. */
-    (void)buf_reserve(&t->out, n + (n / RECORD_MAX + 1) * RECORD_OVERHEAD, &room);
+    if (n > 0)
+        (void)buf_reserve(&t->out, n + (n / RECORD_MAX + 1) * RECORD_OVERHEAD, &room);
     while (n > 0) {
         int chunk = n > RECORD_MAX ? RECORD_MAX : (int)n;
         int r = wolfSSL_write(t->ssl, s, chunk);
