@@ -248,7 +248,8 @@ ssize_t tlsconn_read(struct tlsconn *t, void *p, size_t n)
 
 /* One full TLS record per wolfSSL_write call. */
 #define RECORD_MAX 16384
-/* Header, explicit nonce, tag and content type: more than any suite adds. */
+/* Header, explicit nonce, tag and content type of the AEAD suites allowed,
+ * with room to spare; only a hint for the reservation below. */
 #define RECORD_OVERHEAD 64
 
 int tlsconn_write(struct tlsconn *t, const void *p, size_t n)

@@ -21,16 +21,6 @@ static const struct {
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 
-static int wanted(size_t i, int argc, char **argv)
-{
-    if (argc < 2)
-        return 1;
-    for (int a = 1; a < argc; a++)
-        if (strcmp(argv[a], suites[i].name) == 0)
-            return 1;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
@@ -38,23 +28,19 @@ int main(int argc, char **argv)
             printf("%s\n", suites[i].name);
         return EXIT_SUCCESS;
     }
+    SRunner *sr = srunner_create(NULL);
+    for (size_t i = 0; argc < 2 && i < NSUITES; i++)
+        srunner_add_suite(sr, suites[i].make());
     for (int a = 1; a < argc; a++) {
         size_t i = 0;
         while (i < NSUITES && strcmp(argv[a], suites[i].name) != 0)
             i++;
         if (i == NSUITES) {
             fprintf(stderr, "unit_tests: no suite named \"%s\" (--list shows them)\n", argv[a]);
+            srunner_free(sr);
             return 2;
         }
-    }
-    SRunner *sr = NULL;
-    for (size_t i = 0; i < NSUITES; i++) {
-        if (!wanted(i, argc, argv))
-            continue;
-        if (sr == NULL)
-            sr = srunner_create(suites[i].make());
-        else
-            srunner_add_suite(sr, suites[i].make());
+        srunner_add_suite(sr, suites[i].make());
     }
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
