@@ -113,28 +113,55 @@ static void flow_run(struct flow *f, int open)
     }
 }
 
-/* Seconds per call of a batch: the best of short trials (10 ms each, for
- * s seconds in all; on a shared machine slow spells last longer than
- * that), after one untimed trial (caches warm, the core at its clock). */
+/* What one now() - now() pair costs (the least seen), taken off every
+ * timed call: set once, before any timing. */
+static double clock_pair;
+
+static void measure_clock(void)
+{
+    clock_pair = 1;
+    for (int i = 0; i < 1000; i++) {
+        double t0 = now(), t1 = now();
+        if (t1 - t0 < clock_pair)
+            clock_pair = t1 - t0;
+    }
+}
+
+/* Seconds per call of one(arg), which returns the seconds it spent on what
+ * is timed: the best of short trials (10 ms each, for s seconds in all; on
+ * a shared machine slow spells last longer than that), after one untimed
+ * trial (caches warm, the core at its clock). */
 #define TRIAL 0.01
-static double timed(struct flow *up, struct flow *down, double s)
+static double best_of(double (*one)(const void *), const void *arg, double s)
 {
     double best = 1e9;
     int trials = (int)(s / TRIAL);
     for (int trial = -1; trial < trials; trial++) {
         long calls = 0;
-        double t0 = now(), t;
+        double spent = 0, t0 = now();
         do {
-            for (int i = 0; i < 4; i++, calls++) {
-                flow_run(up, 0);
-                flow_run(down, 1);
-            }
-            t = now() - t0;
-        } while (t < TRIAL);
-        if (trial >= 0 && t / (double)calls < best)
-            best = t / (double)calls;
+            for (int i = 0; i < 4; i++, calls++)
+                spent += one(arg);
+        } while (now() - t0 < TRIAL);
+        if (trial >= 0 && spent / (double)calls < best)
+            best = spent / (double)calls;
     }
     return best;
+}
+
+/* One operation's records through the cipher: sealing what goes up,
+ * opening what comes down. */
+struct cipher_op {
+    struct flow *up, *down;
+};
+
+static double cipher_once(const void *arg)
+{
+    const struct cipher_op *op = arg;
+    double t0 = now();
+    flow_run(op->up, 0);
+    flow_run(op->down, 1);
+    return now() - t0 - clock_pair;
 }
 
 /* ---- the whole record layer ------------------------------------------- */
@@ -276,7 +303,7 @@ static void session_open(const char *ca, const char *cert, const char *key)
  * `replies` replies of `down` bytes each, written by the server one record
  * (or, past 16 KiB, several) per reply. Returns the seconds spent in the
  * client's calls. */
-static double exchange(size_t up, size_t replies, size_t down, double clock_cost)
+static double exchange(size_t up, size_t replies, size_t down)
 {
     double t0 = now();
     send_all(client, up);
@@ -290,37 +317,18 @@ static double exchange(size_t up, size_t replies, size_t down, double clock_cost
     t += now() - t0;
     if (got != replies * down)
         die("the client did not get the whole reply");
-    return t - 2 * clock_cost;
+    return t - 2 * clock_pair;
 }
 
-/* What one now() - now() pair costs: taken off every timed call pair. */
-static double clock_cost(void)
-{
-    double best = 1;
-    for (int i = 0; i < 1000; i++) {
-        double a = now(), b = now();
-        if (b - a < best)
-            best = b - a;
-    }
-    return best;
-}
+/* One exchange of the record layer's traffic (see exchange). */
+struct tls_op {
+    size_t up, replies, down;
+};
 
-/* Seconds per exchange: the best of short trials, as timed() above. */
-static double timed_tls(size_t up, size_t replies, size_t down, double s, double cc)
+static double tls_once(const void *arg)
 {
-    double best = 1e9;
-    int trials = (int)(s / TRIAL);
-    for (int trial = -1; trial < trials; trial++) {
-        long calls = 0;
-        double spent = 0, t0 = now();
-        do {
-            for (int i = 0; i < 4; i++, calls++)
-                spent += exchange(up, replies, down, cc);
-        } while (now() - t0 < TRIAL);
-        if (trial >= 0 && spent / (double)calls < best)
-            best = spent / (double)calls;
-    }
-    return best;
+    const struct tls_op *op = arg;
+    return exchange(op->up, op->replies, op->down);
 }
 
 static double number(const char *flag, const char *v, double lo, double hi)
@@ -384,16 +392,18 @@ int main(int argc, char **argv)
     flow_init(&set_up, n + SET_HEAD);
     flow_init(&set_down, STORED);
 
-    double get = timed(&get_up, &get_down, seconds / 2) / (double)d;
-    double set = get_ratio < 1 ? timed(&set_up, &set_down, seconds / 2) : 0;
+    measure_clock();
+    struct cipher_op get_op = {&get_up, &get_down}, set_op = {&set_up, &set_down};
+    double get = best_of(cipher_once, &get_op, seconds / 2) / (double)d;
+    double set = get_ratio < 1 ? best_of(cipher_once, &set_op, seconds / 2) : 0;
     double per_op = get_ratio * get + (1 - get_ratio) * set;
     printf("aead=AES-128-GCM size=%zu get_ratio=%.2f depth=%zu get_us=%.3f set_us=%.3f",
            n, get_ratio, d, get * 1e6, set * 1e6);
     if (ca) {
         session_open(ca, cert, key);
-        double cc = clock_cost();
-        double tget = timed_tls(d * GET_REQ, d, n + REPLY_HEAD, seconds / 2, cc) / (double)d;
-        double tset = get_ratio < 1 ? timed_tls(n + SET_HEAD, 1, STORED, seconds / 2, cc) : 0;
+        struct tls_op tget_op = {d * GET_REQ, d, n + REPLY_HEAD}, tset_op = {n + SET_HEAD, 1, STORED};
+        double tget = best_of(tls_once, &tget_op, seconds / 2) / (double)d;
+        double tset = get_ratio < 1 ? best_of(tls_once, &tset_op, seconds / 2) : 0;
         printf(" tls_get_us=%.3f tls_set_us=%.3f tls_us_op=%.3f", tget * 1e6, tset * 1e6,
                (get_ratio * tget + (1 - get_ratio) * tset) * 1e6);
     }
