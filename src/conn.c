@@ -543,6 +543,10 @@ void conn_accept(struct upstream *up)
     c->counted = 1;
     up->stats.active++;
     up->stats.accepted++;
+    /* The loop's clock dates from when its poll returned; one turn that
+     * accepts many connections (or a descheduled process) makes it old,
+     * and a timeout armed from it fires early by that much. */
+    uv_update_time(t->loop);
     if (fresh) {
         c->started = c->last_active = uv_now(t->loop);
         c->started_ns = uv_hrtime();
