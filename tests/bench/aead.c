@@ -299,36 +299,36 @@ static void session_open(const char *ca, const char *cert, const char *key)
     drain(client);              /* the server's session tickets */
 }
 
-/* The client's side of one exchange, timed: send `up` bytes, then read
- * `replies` replies of `down` bytes each, written by the server one record
- * (or, past 16 KiB, several) per reply. Returns the seconds spent in the
- * client's calls. */
-static double exchange(size_t up, size_t replies, size_t down)
-{
-    double t0 = now();
-    send_all(client, up);
-    double t = now() - t0;
-    if (drain(server) != up)
-        die("the server did not get the whole request");
-    for (size_t i = 0; i < replies; i++)
-        send_all(server, down);
-    t0 = now();
-    size_t got = drain(client);
-    t += now() - t0;
-    if (got != replies * down)
-        die("the client did not get the whole reply");
-    return t - 2 * clock_pair;
-}
-
-/* One exchange of the record layer's traffic (see exchange). */
+/* One operation's traffic through the record layer: the client sends `up`
+ * bytes, then reads `replies` replies of `down` bytes each, written by the
+ * server one record (or, past 16 KiB, several) per reply. */
 struct tls_op {
     size_t up, replies, down;
 };
 
+/* One exchange; returns the seconds spent in the client's calls. */
 static double tls_once(const void *arg)
 {
     const struct tls_op *op = arg;
-    return exchange(op->up, op->replies, op->down);
+    double t0 = now();
+    send_all(client, op->up);
+    double t = now() - t0;
+    if (drain(server) != op->up)
+        die("the server did not get the whole request");
+    for (size_t i = 0; i < op->replies; i++)
+        send_all(server, op->down);
+    t0 = now();
+    size_t got = drain(client);
+    t += now() - t0;
+    if (got != op->replies * op->down)
+        die("the client did not get the whole reply");
+    return t - 2 * clock_pair;
+}
+
+/* A workload's mix: `get_ratio` gets, the rest sets. */
+static double per_op(double get_ratio, double get, double set)
+{
+    return get_ratio * get + (1 - get_ratio) * set;
 }
 
 static double number(const char *flag, const char *v, double lo, double hi)
@@ -396,7 +396,6 @@ int main(int argc, char **argv)
     struct cipher_op get_op = {&get_up, &get_down}, set_op = {&set_up, &set_down};
     double get = best_of(cipher_once, &get_op, seconds / 2) / (double)d;
     double set = get_ratio < 1 ? best_of(cipher_once, &set_op, seconds / 2) : 0;
-    double per_op = get_ratio * get + (1 - get_ratio) * set;
     printf("aead=AES-128-GCM size=%zu get_ratio=%.2f depth=%zu get_us=%.3f set_us=%.3f",
            n, get_ratio, d, get * 1e6, set * 1e6);
     if (ca) {
@@ -405,8 +404,8 @@ int main(int argc, char **argv)
         double tget = best_of(tls_once, &tget_op, seconds / 2) / (double)d;
         double tset = get_ratio < 1 ? best_of(tls_once, &tset_op, seconds / 2) : 0;
         printf(" tls_get_us=%.3f tls_set_us=%.3f tls_us_op=%.3f", tget * 1e6, tset * 1e6,
-               (get_ratio * tget + (1 - get_ratio) * tset) * 1e6);
+               per_op(get_ratio, tget, tset) * 1e6);
     }
-    printf(" us_op=%.3f\n", per_op * 1e6);
+    printf(" us_op=%.3f\n", per_op(get_ratio, get, set) * 1e6);
     return 0;
 }

@@ -658,6 +658,8 @@ run_idle() {
 # before the rounds (the cipher alone, and the whole record layer between a
 # wolfSSL client and server in memory, with the RSA server's certificate).
 aead_meta=()
+# min A B: the lesser of two decimal numbers (B empty: A).
+min() { awk -v a="$1" -v b="${2:-$1}" 'BEGIN { print (a < b) ? a : b }'; }
 if [[ -x $AEAD ]]; then
 	say "Timing the TLS record layer and AES-128-GCM alone (TLS's share of the best case)"
 	for w in b c d; do
@@ -674,8 +676,8 @@ if [[ -x $AEAD ]]; then
 			tls=$(field tls_us_op "$line")
 			[[ $us =~ ^[0-9]+(\.[0-9]+)?$ && $tls =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
 				die "unexpected aead output: $line"
-			best=$(awk -v a="$us" -v b="${best:-$us}" 'BEGIN { print (a < b) ? a : b }')
-			best_tls=$(awk -v a="$tls" -v b="${best_tls:-$tls}" 'BEGIN { print (a < b) ? a : b }')
+			best=$(min "$us" "$best")
+			best_tls=$(min "$tls" "$best_tls")
 		done
 		detail "($w) $best_tls µs per operation in the record layer, $best in the cipher"
 		aead_meta+=("aead_$w=$best" "tls_$w=$best_tls")
