@@ -72,13 +72,15 @@ if select.select([fd], [], [], 30)[0]:
 	WATCHER=$!
 }
 
-# exit_time FILE: the time watch_exit wrote.
+# exit_time FILE: sets EXIT_AT to the time watch_exit wrote. Not to be run
+# in $(...): a subshell cannot wait for its parent's child, and bash gives
+# -1 when that child was still running as the subshell forked.
 exit_time() {
 	local status=0
 	wait "$WATCHER" || status=$?
 	_lib_untrack "$WATCHER"
 	[[ $status -eq 0 && -s $1 ]] || fail "the exit time was taken" "watcher status $status"
-	cat "$1"
+	EXIT_AT=$(cat "$1")
 }
 
 # wait_status NAME TIMEOUT: wait for memtunnel to exit; sets STATUS and
@@ -107,7 +109,8 @@ assert_eq 1 "$(count_log "$T/CATCH.events" '^sigterm ')" "CATCH: the child got S
 # early. So the lower bound is taken from the start (error at 1 s, SIGKILL
 # 1 s later) and the upper one from the SIGTERM.
 term_ms=$(sed -n 's/^sigterm //p' "$T/CATCH.events")
-exit_ms=$(exit_time "$T/CATCH.exit")
+exit_time "$T/CATCH.exit"
+exit_ms=$EXIT_AT
 killed_after=$((exit_ms - term_ms))
 assert_le 1950 $((exit_ms - START_MS)) "CATCH: not killed before the 1 s grace period ($((exit_ms - START_MS)) ms after start)"
 assert_le "$killed_after" 2000 "CATCH: killed soon after the 1 s grace period ($killed_after ms after SIGTERM)"
