@@ -37,8 +37,11 @@ us=$(sed -n 's/.* us_op=\([0-9.]*\)$/\1/p' <<<"$line")
 tls=$(sed -n 's/.* tls_us_op=\([0-9.]*\) .*/\1/p' <<<"$line")
 # 100 KiB of AES-GCM takes microseconds to a few milliseconds on anything
 # that runs this; zero or a missing field is a broken timer. The record
-# layer does the cipher's work and more.
-if awk -v u="${us:-0}" -v t="${tls:-0}" 'BEGIN { exit !(u > 1 && u < 5000 && t > u && t < 10000) }'; then
+# layer does the cipher's work and more, but each figure is the best of
+# 0.1 s on a machine that may be noisy (the same 100 KiB of cipher work has
+# timed 48 and 65 µs in one run), so the record layer only has to reach
+# half the cipher's figure: far less means it did not decrypt.
+if awk -v u="${us:-0}" -v t="${tls:-0}" 'BEGIN { exit !(u > 1 && u < 5000 && t > u / 2 && t < 10000) }'; then
 	ok "aead: 100 KiB values, $tls µs per operation in the record layer, $us in the cipher"
 else
 	bad "aead: implausible output: $line"
