@@ -18,7 +18,12 @@
 # (tests/bench/relay.c: a minimal plaintext TCP relay, single-threaded
 # epoll, to memcached's plaintext port: the cost of one extra proxy hop
 # alone, a floor for any tunnel, never counted as a peer), memtunnel,
-# stunnel (client mode), haproxy (tcp mode), nginx (stream).
+# stunnel (client mode), haproxy (tcp mode), nginx (stream). Not run by
+# default: relay-tls, the same relay carrying memcached's TLS stream
+# (client -> a memtunnel -> relay -> memcached's TLS port; only the relay's
+# CPU is counted), in rows b, c and d: what moving those bytes costs with no
+# cryptography at all, where memcached writes each TLS record of a large
+# reply with a write of its own.
 #
 # Workloads:
 #   a     1 connection, one request at a time, 100-byte values, 90% gets
@@ -63,7 +68,8 @@
 #   BENCH_WARMUP     warm-up s (0.3)    BENCH_IDLE_CONNS  for f (1000)
 #   BENCH_WORKLOADS  ("a b c d e e-ec f"; also cbin, e-max)
 #   BENCH_CHURN_RATE new connections per second in e and e-ec (200)
-#   BENCH_TARGETS    ("direct relay memtunnel stunnel haproxy nginx")
+#   BENCH_TARGETS    ("direct relay memtunnel stunnel haproxy nginx";
+#                    also relay-tls)
 #   BENCH_MC_THREADS memcached -t (2)
 #   BENCH_OUT        where results.md and results.tsv go (build/bench)
 #   BENCH_STRICT=1   exit 2 when memtunnel misses an acceptance target
@@ -132,8 +138,8 @@ for w in $workloads; do
 done
 for t in $targets; do
 	case $t in
-	direct | relay | memtunnel | stunnel | haproxy | nginx) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (direct relay memtunnel stunnel haproxy nginx)" ;;
+	direct | relay | relay-tls | memtunnel | stunnel | haproxy | nginx) ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel stunnel haproxy nginx)" ;;
 	esac
 done
 [[ " $targets " == *" direct "* ]] || die "BENCH_TARGETS must include direct (the baseline)"
@@ -162,7 +168,7 @@ fi
 [[ -f $stream_module ]] || die "$stream_module is missing (apt-get install libnginx-mod-stream)"
 [[ -x $MEMTUNNEL ]] || die "memtunnel binary $MEMTUNNEL is missing (make, or MEMTUNNEL=path)"
 [[ -x $MCBENCH ]] || die "load generator $MCBENCH is missing (make bench builds it)"
-[[ " $targets " != *" relay "* || -x $RELAY ]] || die "plaintext relay $RELAY is missing (make bench builds it)"
+[[ " $targets " != *" relay"[\ -]* || -x $RELAY ]] || die "plaintext relay $RELAY is missing (make bench builds it)"
 
 # ---------------------------------------------------------------- processes
 
@@ -442,6 +448,16 @@ start_tunnel() {
 		read -r p1 p2 <<<"$(pick_ports 2)"
 		bg "$tag" "$RELAY" --listen-port "$p1" --to-port "$up1" --listen-port "$p2" --to-port "$up2"
 		;;
+	relay-tls)
+		# The relay towards the TLS ports, a memtunnel in front of it;
+		# the target's process is the relay.
+		local r1 r2
+		start_tunnel relay "$tag-relay" "$up1" "$up2"
+		read -r r1 r2 <<<"${tun_ports[$tag-relay]}"
+		start_tunnel memtunnel "$tag-memtunnel" "$r1" "$r2"
+		read -r p1 p2 <<<"${tun_ports[$tag-memtunnel]}"
+		bg_pid=${tun_pid[$tag-relay]}
+		;;
 	esac
 	tun_pid[$tag]=$bg_pid
 	tun_ports[$tag]="$p1 $p2"
@@ -473,8 +489,8 @@ start_mc wrong wrong
 start_mc unknownca unknownca
 for kind in $targets; do
 	[[ $kind != direct ]] || continue
-	if [[ $kind == relay ]]; then
-		detail "relay      plaintext reference, no TLS: nothing to verify"
+	if [[ $kind == relay* ]]; then
+		detail "$(printf '%-10s reference, no TLS of its own: nothing to verify' "$kind")"
 		continue
 	fi
 	start_tunnel "$kind" "$kind-check" "${mc_tls[wrong]}" "${mc_tls[unknownca]}"
@@ -696,6 +712,8 @@ for ((r = 1; r <= rounds; r++)); do
 	rot=("${order[@]:k}" "${order[@]:0:k}")
 	for w in $workloads; do
 		for t in "${rot[@]}"; do
+			# relay-tls is a reference for the rows that move data only.
+			[[ $t != relay-tls || $w == [bcd] || $w == cbin ]] || continue
 			if [[ $w == f ]]; then
 				run_idle "$r" "$t"
 			else
@@ -723,6 +741,7 @@ status=0
 	"haproxy=$haproxy_ver${haproxy_ssl:+ ($haproxy_ssl)}: tcp mode, nbthread 1, ssl verify required + verifyhost + sni" \
 	"nginx=$nginx_ver ($openssl_ver): stream, 1 worker, proxy_ssl_verify + proxy_ssl_name + SNI" \
 	"relay=tests/bench/relay.c: plaintext, no TLS, one thread (epoll), 64 KiB per direction, to memcached's plaintext port: the floor of one extra hop, not a peer" \
+	"relay-tls=the same relay to memcached's TLS port, behind a memtunnel (only the relay's CPU counted): carrying the TLS stream with no cryptography, not a peer" \
 	"run=$rounds rounds x $seconds s (+ $warmup s warm-up), $elapsed s of workloads, $SECONDS s in all; medians; e and e-ec: $churn_rate new connections/s" \
 	"strict=${BENCH_STRICT:-}" "${aead_meta[@]}" || status=$?
 echo "Results: $out_dir/results.md ($out_dir/results.tsv has every round)"
