@@ -21,9 +21,9 @@
 # stunnel (client mode), haproxy (tcp mode), nginx (stream). Not run by
 # default: relay-tls, the same relay carrying memcached's TLS stream
 # (client -> a memtunnel -> relay -> memcached's TLS port; only the relay's
-# CPU is counted), in rows b, c and d: what moving those bytes costs with no
-# cryptography at all, where memcached writes each TLS record of a large
-# reply with a write of its own.
+# CPU is counted), in rows b, c, cbin and d: what moving those bytes
+# costs with no cryptography at all, where memcached writes each TLS record
+# of a large reply with a write of its own.
 #
 # Workloads:
 #   a     1 connection, one request at a time, 100-byte values, 90% gets
