@@ -97,3 +97,64 @@ assert_eq "$local_addr" "$servers" "nested: MEMCACHE_SERVERS is the outer listen
 assert_eq 1 "$(count_log "$T/nested.log" 'at=listening ')" "nested: only the outer memtunnel listens"
 assert_match "$(sed -n 2p "$T/nested.out")" 'ok=1' "nested: the shell reaches memcached through the outer tunnel"
 assert_eq 0 "$(count_log "$T/nested.log" 'level=(warn|error)')" "nested: no warn or error line"
+
+# ---- Signal state: exec mode hands the command exactly the dispositions and
+# the mask memtunnel inherited (an ignored signal stays ignored across exec,
+# so memtunnel's own SIG_IGN of SIGPIPE must not reach it); wrap mode gives
+# it every signal at its default and an empty mask. A launcher sets the
+# caller's state (Python ignores SIGPIPE and SIGXFSZ itself, so it sets
+# every signal), then execs; `cat /proc/self/status` (which changes none
+# itself) reports SigIgn, SigBlk and SigCgt.
+cat >"$T/launch.py" <<'PYEOF'
+import os, signal, sys
+ignored, blocked = (
+    {getattr(signal, "SIG" + n) for n in a.split(",") if n} for a in sys.argv[1:3])
+for sig in range(1, signal.NSIG):
+    try:
+        signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass        # SIGKILL, SIGSTOP, glibc's reserved signals
+signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+os.execvp(sys.argv[3], sys.argv[3:])
+PYEOF
+# sigstate IGNORED BLOCKED CMD...: the Sig* lines of CMD run by the launcher
+# (bounded: a memtunnel that inherited SIGCHLD blocked would never see its
+# child exit).
+sigstate() {
+	timeout -k 2 10 "$PY" "$T/launch.py" "$@" </dev/null 2>>"$T/sig.log" |
+		grep -E '^Sig(Ign|Blk|Cgt):' | tr -s '\t\n' '  ' || echo "exit=$?"
+}
+for state in ":" "PIPE:" ":USR1,HUP,ALRM" "PIPE,HUP:USR2,TERM,PIPE,CHLD"; do
+	ign=${state%%:*} blk=${state#*:}
+	direct=$(sigstate "$ign" "$blk" cat /proc/self/status)
+	[[ $direct == *SigIgn* ]] || fail "ignored [$ign] blocked [$blk]: the launcher reports a state" "$direct"
+	disabled=$(MEMTUNNEL_ENABLED=false sigstate "$ign" "$blk" "$MEMTUNNEL" -- cat /proc/self/status)
+	assert_eq "$direct" "$disabled" "ignored [$ign] blocked [$blk]: MEMTUNNEL_ENABLED=false hands the command the caller's signal state"
+	nested=$(MEMTUNNEL_ACTIVE=1 sigstate "$ign" "$blk" "$MEMTUNNEL" -- cat /proc/self/status)
+	assert_eq "$direct" "$nested" "ignored [$ign] blocked [$blk]: a nested memtunnel hands the command the caller's signal state"
+	# Wrap mode, alone and with a nested memtunnel inside: all default, none blocked.
+	clean='SigBlk: 0000000000000000 SigIgn: 0000000000000000 SigCgt: 0000000000000000 '
+	wrapped=$(sigstate "$ign" "$blk" "$MEMTUNNEL" --servers "localhost:$MC_PORT" --ca "$PKI/ca.crt" \
+		-- cat /proc/self/status)
+	assert_eq "$clean" "$wrapped" "ignored [$ign] blocked [$blk]: wrap mode starts the command with a clean signal state"
+	wrapped=$(sigstate "$ign" "$blk" "$MEMTUNNEL" --servers "localhost:$MC_PORT" --ca "$PKI/ca.crt" \
+		-- "$MEMTUNNEL" -- cat /proc/self/status)
+	assert_eq "$clean" "$wrapped" "ignored [$ign] blocked [$blk]: a nested memtunnel inside wrap mode keeps it clean"
+done
+
+# `yes | head -1`: yes dies of SIGPIPE (141) when the caller left SIGPIPE at
+# its default, and gets EPIPE (1, with a message) when the caller ignored it;
+# through a disabled or nested memtunnel exactly as run bare.
+# shellcheck disable=SC2016 # the inner shell's
+pipeline='"$@" 2>"$0" | head -1 >/dev/null; echo "${PIPESTATUS[0]}"'
+for ign in "" PIPE; do
+	want=$("$PY" "$T/launch.py" "$ign" "" bash -c "$pipeline" "$T/yes-bare.err" yes </dev/null)
+	assert_eq "$([[ -n $ign ]] && echo 1 || echo 141)" "$want" "SIGPIPE ignored [$ign]: yes | head -1, bare"
+	for mode in MEMTUNNEL_ENABLED=false MEMTUNNEL_ACTIVE=1; do
+		got=$(env "$mode" "$PY" "$T/launch.py" "$ign" "" bash -c "$pipeline" "$T/yes.err" \
+			"$MEMTUNNEL" -- yes </dev/null)
+		assert_eq "$want" "$got" "SIGPIPE ignored [$ign], $mode: yes | head -1 ends as when run bare"
+		assert_eq "$(cat "$T/yes-bare.err")" "$(cat "$T/yes.err")" \
+			"SIGPIPE ignored [$ign], $mode: yes | head -1 writes what it writes bare"
+	done
+done
