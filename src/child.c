@@ -308,10 +308,16 @@ void child_free(struct child *ch)
     free(ch);
 }
 
-int child_exec(char *const argv[], int *err)
+int child_exec(char *const argv[], const struct sigaction *sigpipe, int *err)
 {
+    struct sigaction ours;
+
+    sigaction(SIGPIPE, sigpipe, &ours);
     execvp(argv[0], argv);
     *err = errno;
-    log_exec_failure(argv[0], errno);
-    return exec_status(errno);
+    /* Logging must fail with EPIPE, not kill memtunnel before it exits
+     * with the shell's status. */
+    sigaction(SIGPIPE, &ours, NULL);
+    log_exec_failure(argv[0], *err);
+    return exec_status(*err);
 }

@@ -16,6 +16,7 @@
 #ifndef MEMTUNNEL_CHILD_H
 #define MEMTUNNEL_CHILD_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -58,9 +59,15 @@ void child_release(struct child *ch);
 void child_close(struct child *ch);
 void child_free(struct child *ch);
 
-/* exec*() of argv in place of this process (MEMTUNNEL_ENABLED=false, or
- * nested).  Returns only on failure, with 127 or 126 and *err set. */
-int child_exec(char *const argv[], int *err);
+/*
+ * exec*() of argv in place of this process (MEMTUNNEL_ENABLED=false, or
+ * nested), with the signal state memtunnel was started with: sigpipe is
+ * SIGPIPE's inherited disposition, put back first (an ignored signal stays
+ * ignored across exec); memtunnel changes no other disposition nor its mask
+ * before this.  Returns only on failure, with SIGPIPE ignored again, 127 or
+ * 126 and *err set.
+ */
+int child_exec(char *const argv[], const struct sigaction *sigpipe, int *err);
 
 /* Pure: a wait(2) status as a shell reports it: N, or 128+S. */
 int child_exit_code(int wait_status);

@@ -352,11 +352,17 @@ int main(int argc, char *argv[])
 {
     struct config cfg;
     struct config_error err;
+    struct sigaction ignore, sigpipe;
+    sigset_t none;
     int status;
 
     /* libuv does not suppress SIGPIPE; a write to a reset socket must fail
-     * with EPIPE, not kill the tunnel. */
-    signal(SIGPIPE, SIG_IGN);
+     * with EPIPE, not kill the tunnel.  The inherited disposition is kept
+     * for exec mode, whose command must get it unchanged. */
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, &sigpipe);
 
     memset(&err, 0, sizeof err);
     if (config_parse(&cfg, argc, argv, environ, &err) < 0) {
@@ -376,7 +382,7 @@ int main(int argc, char *argv[])
     case CONFIG_MODE_EXEC: {
         /* Disabled, or already inside a memtunnel: become the command. */
         int e;
-        status = child_exec(cfg.command, &e);
+        status = child_exec(cfg.command, &sigpipe, &e);
         config_free(&cfg);
         return status;
     }
@@ -385,6 +391,11 @@ int main(int argc, char *argv[])
     case CONFIG_MODE_CHECK:
         break;
     }
+    /* The tunnel watches SIGCHLD and the signals it forwards or stops on:
+     * a mask inherited from the caller would hide them (the child gets an
+     * empty one of its own). */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     log_set_level((enum log_level)cfg.log_level);
 
     if (tls_global_init() < 0) {
