@@ -8,13 +8,16 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@
 
 #include "child.h"
 #include "config.h"
+#include "log.h"
 #include "suites.h"
 
 extern char **environ;
@@ -469,6 +473,180 @@ START_TEST(test_grace_default)
 }
 END_TEST
 
+/* ---- the fork window ----------------------------------------------------- */
+
+/*
+ * A signal must never run memtunnel's handler in a forked child before
+ * exec: libuv's handler writes to the loop's signal pipe, which the child
+ * shares with the parent, so the parent would see (and forward) a signal
+ * it never got.  Only a signal sent to memtunnel's process group reaches
+ * the child before exec: fork passes on no pending signal, and one sent to
+ * memtunnel's pid waits in memtunnel, which is inside child_spawn until
+ * the exec.  So an integration scenario that signals memtunnel cannot open
+ * this window, and this test does it in-process instead: a thread
+ * bombards the process group with SIGUSR1 and SIGHUP while the process
+ * spawns `true` 200 times, and a hook placed in front of libuv's handler
+ * counts the runs whose getpid() is not the spawner's.
+ *
+ * The pass does not depend on timing: with every signal blocked from
+ * before fork until the child has reset its dispositions, a run in a child
+ * is impossible.  With the window open, the failure came in every run: the
+ * handler ran in children 101 to 227 times in each of ten runs of 200
+ * spawns (8000 to 19000 runs in the spawner; a child can take several).  It runs in a process of its own,
+ * leader of its own group, so that the bombardment reaches nothing else;
+ * stdin is /dev/null, so each command moves into a group of its own before
+ * exec and gets only what is forwarded to it.
+ */
+#define WINDOW_SPAWNS 200
+
+struct window {                 /* shared with the forked children */
+    int in_child;               /* handler runs in a forked child */
+    int in_parent;              /* handler runs in the spawner */
+    int spawned;
+    int failed;                 /* a spawn or loop step failed */
+    pid_t pid;                  /* the spawner */
+};
+
+static struct window *win;
+static struct sigaction libuv_usr1, libuv_hup;
+static volatile int bombard_stop;
+
+/* In front of libuv's handler: who is running it. */
+static void window_hook(int sig)
+{
+    if (getpid() == win->pid)
+        __atomic_add_fetch(&win->in_parent, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&win->in_child, 1, __ATOMIC_RELAXED);
+    (sig == SIGUSR1 ? libuv_usr1 : libuv_hup).sa_handler(sig);
+}
+
+static void hook(int sig, struct sigaction *libuv)
+{
+    struct sigaction sa;
+
+    sigaction(sig, NULL, libuv);
+    sa = *libuv;
+    sa.sa_handler = window_hook;
+    sigaction(sig, &sa, NULL);
+}
+
+/* Signals the group every few tens of microseconds, from a thread that
+ * blocks them all, so that the spawner's thread takes them. */
+static void *bombard(void *arg)
+{
+    pid_t group = *(pid_t *)arg;
+    unsigned seed = 1;
+    sigset_t all;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    for (unsigned n = 0; !__atomic_load_n(&bombard_stop, __ATOMIC_RELAXED); n++) {
+        struct timespec ts = { 0, 1000 * (long)(rand_r(&seed) % 60) };
+        kill(-group, n % 2 ? SIGHUP : SIGUSR1);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void on_window_exit(struct child *ch, int code, void *arg)
+{
+    (void)code;
+    (void)arg;
+    child_close(ch);
+}
+
+static void on_ignore(uv_signal_t *h, int sig)
+{
+    (void)h;
+    (void)sig;
+}
+
+/* The spawner, in a process and group of its own; its findings in win. */
+static void window_run(void)
+{
+    char *argv[] = { "true", NULL };
+    struct config cfg;
+    uv_loop_t loop;
+    uv_signal_t keep_usr1, keep_hup;
+    pthread_t t;
+    pid_t group;
+    int null = open("/dev/null", O_RDONLY);
+
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || setpgid(0, 0) < 0 ||
+        uv_loop_init(&loop) < 0) {
+        win->failed = 1;
+        return;
+    }
+    win->pid = group = getpid();
+    log_set_level(LOG_ERROR);           /* not 200 child-exited lines */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.forward_sigterm = CONFIG_AUTO;
+    cfg.grace_ms = 1000;
+    /* Keep libuv's handlers (and the hooks) installed across the children,
+     * whose watchers come and go. */
+    uv_signal_init(&loop, &keep_usr1);
+    uv_signal_init(&loop, &keep_hup);
+    uv_signal_start(&keep_usr1, on_ignore, SIGUSR1);
+    uv_signal_start(&keep_hup, on_ignore, SIGHUP);
+    uv_unref((uv_handle_t *)&keep_usr1);
+    uv_unref((uv_handle_t *)&keep_hup);
+    hook(SIGUSR1, &libuv_usr1);
+    hook(SIGHUP, &libuv_hup);
+    if (pthread_create(&t, NULL, bombard, &group) != 0) {
+        win->failed = 1;
+        return;
+    }
+    for (int i = 0; i < WINDOW_SPAWNS && !win->failed; i++) {
+        struct child *ch = child_new(&loop, &cfg, on_window_exit, NULL);
+        int err = 0;
+
+        if (ch == NULL || child_spawn(ch, argv, environ, &err) != 0)
+            win->failed = 1;
+        else
+            win->spawned++;
+        if (ch != NULL) {
+            child_close(ch);            /* idempotent after the exit */
+            uv_run(&loop, UV_RUN_DEFAULT);
+            child_free(ch);
+        }
+    }
+    __atomic_store_n(&bombard_stop, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    /* Take the last signals before the watchers go. */
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+START_TEST(test_fork_window)
+{
+    pid_t pid;
+    int st;
+
+    win = mmap(NULL, sizeof *win, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(win, MAP_FAILED);
+    memset(win, 0, sizeof *win);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        window_run();
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "spawner: status 0x%x", st);
+    ck_assert_int_eq(win->failed, 0);
+    ck_assert_int_eq(win->spawned, WINDOW_SPAWNS);
+    /* The bombardment happened: the spawner took signals itself. */
+    ck_assert_int_gt(win->in_parent, WINDOW_SPAWNS);
+    ck_assert_msg(win->in_child == 0, "the parent's handler ran %d times in "
+                  "forked children (%d times in the parent)", win->in_child,
+                  win->in_parent);
+    munmap(win, sizeof *win);
+}
+END_TEST
+
 #define N(table) ((int)(sizeof(table) / sizeof((table)[0])))
 
 Suite *child_suite(void)
@@ -499,6 +677,11 @@ Suite *child_suite(void)
     tcase_add_test(tc, test_grace_kill);
     tcase_add_test(tc, test_grace_handled);
     tcase_add_test(tc, test_grace_default);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fork_window");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_fork_window);
     suite_add_tcase(s, tc);
     return s;
 }
