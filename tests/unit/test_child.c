@@ -505,6 +505,9 @@ struct window {                 /* shared with the forked children */
     int spawned;
     int failed;                 /* a spawn or loop step failed */
     pid_t pid;                  /* the spawner */
+    int held_before;            /* test_held: SIGUSR1 callbacks before, */
+    int held_after;             /* and after the spawn */
+    int held_code;              /* its command's exit code */
 };
 
 static struct window *win;
@@ -563,6 +566,36 @@ static void on_ignore(uv_signal_t *h, int sig)
     (void)sig;
 }
 
+/*
+ * Run fn in a process that leads a group of its own, so that what it sends
+ * to its group reaches nothing else, with stdin /dev/null and only errors
+ * logged; it reports in the shared *win.
+ */
+static void in_own_group(void (*fn)(void))
+{
+    pid_t pid;
+    int st;
+
+    win = mmap(NULL, sizeof *win, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(win, MAP_FAILED);
+    memset(win, 0, sizeof *win);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || setpgid(0, 0) < 0)
+            win->failed = 1;
+        else
+            fn();
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "spawner: status 0x%x", st);
+    ck_assert_int_eq(win->failed, 0);
+}
+
 /* The spawner, in a process and group of its own; its findings in win. */
 static void window_run(void)
 {
@@ -572,10 +605,8 @@ static void window_run(void)
     uv_signal_t keep_usr1, keep_hup;
     pthread_t t;
     pid_t group;
-    int null = open("/dev/null", O_RDONLY);
 
-    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || setpgid(0, 0) < 0 ||
-        uv_loop_init(&loop) < 0) {
+    if (uv_loop_init(&loop) < 0) {
         win->failed = 1;
         return;
     }
@@ -620,29 +651,83 @@ static void window_run(void)
 
 START_TEST(test_fork_window)
 {
-    pid_t pid;
-    int st;
-
-    win = mmap(NULL, sizeof *win, PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(win, MAP_FAILED);
-    memset(win, 0, sizeof *win);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        window_run();
-        _exit(0);
-    }
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "spawner: status 0x%x", st);
-    ck_assert_int_eq(win->failed, 0);
+    in_own_group(window_run);
     ck_assert_int_eq(win->spawned, WINDOW_SPAWNS);
     /* The bombardment happened: the spawner took signals itself. */
     ck_assert_int_gt(win->in_parent, WINDOW_SPAWNS);
     ck_assert_msg(win->in_child == 0, "the parent's handler ran %d times in "
                   "forked children (%d times in the parent)", win->in_child,
                   win->in_parent);
+    munmap(win, sizeof *win);
+}
+END_TEST
+
+static int usr1_seen;
+
+static void on_usr1_count(uv_signal_t *h, int sig)
+{
+    (void)h;
+    (void)sig;
+    usr1_seen++;
+}
+
+static void on_held_exit(struct child *ch, int code, void *arg)
+{
+    (void)arg;
+    win->held_code = code;
+    child_close(ch);
+}
+
+/* A signal taken before child_spawn: the loop runs between child_new and
+ * child_spawn, with a watcher of its own counting SIGUSR1's callbacks. */
+static void held_run(void)
+{
+    char *argv[] = { "sleep", "10", NULL };
+    struct config cfg;
+    struct child *ch;
+    uv_loop_t loop;
+    uv_signal_t count;
+    int err = 0;
+
+    win->failed = 1;
+    if (uv_loop_init(&loop) < 0)
+        return;
+    log_set_level(LOG_ERROR);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.forward_sigterm = CONFIG_AUTO;
+    cfg.grace_ms = 1000;
+    uv_signal_init(&loop, &count);
+    uv_signal_start(&count, on_usr1_count, SIGUSR1);
+    uv_unref((uv_handle_t *)&count);
+    if ((ch = child_new(&loop, &cfg, on_held_exit, NULL)) == NULL)
+        return;
+    raise(SIGUSR1);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    win->held_before = usr1_seen;
+    if (child_spawn(ch, argv, environ, &err) != 0)
+        return;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    win->held_after = usr1_seen;
+    uv_close((uv_handle_t *)&count, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    child_free(ch);
+    win->failed = uv_loop_close(&loop) != 0;
+}
+
+/*
+ * A signal that comes before the child exists goes to no one else (before,
+ * on_signal did kill(0, sig): memtunnel's whole process group, memtunnel
+ * included, again at each loop iteration) and reaches the child once it
+ * is started: `sleep` dies of it.
+ */
+START_TEST(test_held)
+{
+    in_own_group(held_run);
+    ck_assert_msg(win->held_before == 1, "SIGUSR1 seen %d times before the "
+                  "spawn, want 1", win->held_before);
+    ck_assert_int_eq(win->held_after, 1);
+    ck_assert_int_eq(win->held_code, 128 + SIGUSR1);
     munmap(win, sizeof *win);
 }
 END_TEST
@@ -682,6 +767,7 @@ Suite *child_suite(void)
     tc = tcase_create("fork_window");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_fork_window);
+    tcase_add_test(tc, test_held);
     suite_add_tcase(s, tc);
     return s;
 }
