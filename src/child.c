@@ -31,6 +31,7 @@ struct child {
     int closed;
     int own_group;                /* in its own process group */
     int terminating;              /* child_terminate was called */
+    sigset_t held;                /* forwarded once the child exists */
     child_exit_cb cb;
     void *arg;
     uv_signal_t sigchld;
@@ -136,8 +137,32 @@ static void on_signal(uv_signal_t *h, int signum)
                   strsignal(signum), NULL);
         return;
     }
+    /* Not started yet: kill(0, sig) would signal our whole process
+     * group, memtunnel included.  Hold it and forward it once the child
+     * exists (SPEC §4: exactly once), like a signal that arrives while
+     * child_spawn blocks them all.  main() runs no loop iteration between
+     * child_new and child_spawn, so today this is a guard. */
+    if (ch->pid == 0) {
+        log_event(LOG_DEBUG, "signal-held", "signal", strsignal(signum), NULL);
+        sigaddset(&ch->held, signum);
+        return;
+    }
     log_event(LOG_DEBUG, "signal-forwarded", "signal", strsignal(signum), NULL);
     kill(ch->pid, signum);
+}
+
+/* The signals held before the child existed, forwarded once each (like
+ * standard signals, several of one kind pending are one). */
+static void forward_held(struct child *ch)
+{
+    for (size_t i = 0; i < NSIGNALS; i++) {
+        if (!sigismember(&ch->held, child_signals[i]))
+            continue;
+        log_event(LOG_DEBUG, "signal-forwarded", "signal",
+                  strsignal(child_signals[i]), NULL);
+        kill(ch->pid, child_signals[i]);
+    }
+    sigemptyset(&ch->held);
 }
 
 /* Stopping reaches the whole process group when the child has its own. */
@@ -165,6 +190,7 @@ struct child *child_new(uv_loop_t *loop, const struct config *cfg,
     ch->cfg = cfg;
     ch->cb = cb;
     ch->arg = arg;
+    sigemptyset(&ch->held);
 
     /* Watch SIGCHLD before the child exists, so its exit cannot be missed. */
     uv_signal_init(loop, &ch->sigchld);
@@ -188,26 +214,47 @@ struct child *child_new(uv_loop_t *loop, const struct config *cfg,
  * without its tunnel.  Without a terminal it gets a process group of its
  * own, so that stopping it reaches every process it started.  With one it
  * stays in memtunnel's group, which owns the terminal's foreground.
+ *
+ * It starts with every signal blocked (child_spawn forks so), as libuv's
+ * uv_spawn does: until the dispositions are reset, a signal would run
+ * memtunnel's handler here, and libuv's writes to the signal pipe this
+ * process shares with memtunnel, which would forward it a second time.
+ * A signal pending here was sent to memtunnel's process group, so
+ * memtunnel got it too: one it forwards (in forwarded) is dropped, so that
+ * the command gets it exactly once; any other takes effect when the mask
+ * is emptied, just before exec.
  */
 static void exec_child(char *const argv[], char *const envp[], pid_t parent,
-                       int own_group, int report_fd)
+                       int own_group, const sigset_t *forwarded,
+                       int report_fd)
 {
-    struct sigaction dfl;
-    sigset_t none;
+    struct sigaction dfl, ign;
+    sigset_t none, pending;
     int e;
 
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
         sigaction(sig, &dfl, NULL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     if (own_group)
         setpgid(0, 0);
+    /* Ignoring a signal discards it when pending (POSIX sigaction). */
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigpending(&pending);
+    for (size_t i = 0; i < NSIGNALS; i++) {
+        int sig = child_signals[i];
+        if (sigismember(&pending, sig) && sigismember(forwarded, sig)) {
+            sigaction(sig, &ign, NULL);
+            sigaction(sig, &dfl, NULL);
+        }
+    }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)        /* memtunnel died before prctl */
         _exit(127);
     environ = (char **)envp;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     /* execvp searches PATH and runs a #!-less script with /bin/sh. */
     execvp(argv[0], argv);
     e = errno;
@@ -219,7 +266,8 @@ static void exec_child(char *const argv[], char *const envp[], pid_t parent,
 int child_spawn(struct child *ch, char *const argv[], char *const envp[],
                 int *err)
 {
-    int fds[2], e = 0;
+    sigset_t all, old, forwarded;
+    int fds[2], e = 0, fg;
     ssize_t n;
 
     /* exec failure is reported through a close-on-exec pipe: EOF means
@@ -231,12 +279,23 @@ int child_spawn(struct child *ch, char *const argv[], char *const envp[],
         return 126;
     }
     ch->own_group = !isatty(STDIN_FILENO);
+    fg = tty_foreground();
+    sigemptyset(&forwarded);
+    for (size_t i = 0; i < NSIGNALS; i++)
+        if (child_forwards(child_signals[i], ch->cfg->forward_sigterm,
+                           ch->cfg->on_heroku, fg))
+            sigaddset(&forwarded, child_signals[i]);
     pid_t parent = getpid();
+    /* No handler of ours may run in the child before exec_child reset
+     * them; here, a signal waits until fork has returned. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        exec_child(argv, envp, parent, ch->own_group, fds[1]);
+        exec_child(argv, envp, parent, ch->own_group, &forwarded, fds[1]);
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(fds[1]);
     if (pid < 0) {
         *err = errno;
@@ -265,6 +324,7 @@ int child_spawn(struct child *ch, char *const argv[], char *const envp[],
     snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
     log_event(LOG_DEBUG, "child-started", "pid", pidtext, "command", argv[0],
               NULL);
+    forward_held(ch);
     return 0;
 }
 

@@ -10,8 +10,13 @@
  *
  * The signals of SPEC §4 reach the child exactly once: forwarded, except
  * where the child already got them itself (SIGTERM on Heroku, terminal
- * signals while we share the terminal's foreground group).  SIGCHLD reaps
- * every child, orphans included when memtunnel is PID 1.
+ * signals while we share the terminal's foreground group).  One taken
+ * before the child exists is held and forwarded as soon as the command
+ * runs.  The fork happens with every signal blocked, so none runs
+ * memtunnel's handlers in the new process; one sent to memtunnel's group
+ * that reaches it there is dropped when memtunnel forwards that signal
+ * anyway.  SIGCHLD reaps every child, orphans included when memtunnel is
+ * PID 1.
  */
 #ifndef MEMTUNNEL_CHILD_H
 #define MEMTUNNEL_CHILD_H
