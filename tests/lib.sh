@@ -21,7 +21,8 @@
 #       server) on 127.0.0.1 plus a plaintext `notls:` listener, -I 2m;
 #       sets VAR_PORT (TLS), VAR_NOTLS_PORT, VAR_PID; logs in $T/VAR.log.
 #       --sasl makes it -S with one PLAIN user in its own sasldb.
-#   stop_memcached VAR / restart_memcached VAR (same ports, same options)
+#   stop_memcached VAR / restart_memcached VAR [--extra "ARGS"]
+#       (same ports, same options; --extra replaces the extra arguments)
 #   start_tls_terminator VAR BACKEND_PORT [CERT]
 #       stunnel as a TLS server on 127.0.0.1 in front of a plaintext port
 #       (memcached's notls), certificate $PKI/CERT-chain.crt (server); sets
@@ -363,9 +364,11 @@ _lib_text_version() {
 	[[ $r == VERSION\ * ]]
 }
 
-# _lib_tls_answers PORT: a TLS handshake on PORT completes.
+# _lib_tls_answers PORT: a TLS handshake on PORT completes (with the test
+# client certificate, for servers that require one).
 _lib_tls_answers() {
-	openssl s_client -connect "127.0.0.1:$1" -CAfile "$PKI/ca.crt" -brief </dev/null 2>&1 |
+	openssl s_client -connect "127.0.0.1:$1" -CAfile "$PKI/ca.crt" -cert "$PKI/client.crt" \
+		-key "$PKI/client.key" -brief </dev/null 2>&1 |
 		grep -q '^Protocol version'
 }
 
@@ -451,6 +454,10 @@ restart_memcached() {
 	local optvar=${1}_OPTS portvar=${1}_PORT notlsvar=${1}_NOTLS_PORT
 	local cert sasl_user sasl_pass extra
 	eval "${!optvar}"
+	if [[ ${2:-} == --extra ]]; then
+		extra=$3
+		printf -v "$optvar" '%s' "$(declare -p cert sasl_user sasl_pass extra)"
+	fi
 	_lib_start_memcached "$1" "$cert" "$sasl_user" "$sasl_pass" "${!portvar}" "${!notlsvar}" "$extra"
 }
 
