@@ -254,34 +254,67 @@ static void check_expiry(struct conn *c)
 
 static void retry(struct conn *c, const struct sockaddr *addr);
 
+const struct resume_limits *conn_resume_limits(void)
+{
+    static struct resume_limits lim;
+    static int done;
+
+    if (!done) {
+        /* Tests shorten the bounds; read once, the environment stays. */
+        resume_limits_default(&lim);
+        (void)resume_limits_parse(getenv("MEMTUNNEL_TEST_RESUME"), &lim);
+        done = 1;
+    }
+    return &lim;
+}
+
+/*
+ * The server would not resume the session we offered: some (memcached 1.6
+ * requiring client certificates) answer an offer with an alert.  Drop the
+ * session, pause offers to this upstream (resume.h), and start this
+ * connection over, once, towards the same address with a full handshake.
+ * What wolfSSL queued in reply goes nowhere: the first attempt's TLS state
+ * is freed with its handle (on_upstream_retry).
+ */
+static void refused(struct conn *c)
+{
+    struct upstream *up = c->up;
+    char ms[24];
+
+    resume_refused(&up->resume, conn_resume_limits(), uv_now(c->timer.loop));
+    tlsconn_session_free(up->session);
+    up->session = NULL;
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)up->resume.backoff_ms);
+    log_event(LOG_DEBUG, "resume-refused", "upstream", up->name,
+              "reason", tlsconn_reason(&c->tls), "paused_ms", ms, NULL);
+    c->full_handshake = 1;
+    c->offered_session = 0;
+    retry(c, (const struct sockaddr *)&c->peer);
+}
+
 void conn_handshake(struct conn *c)
 {
     int r = tlsconn_handshake(&c->tls);
+    if (r < 0 && r != TLSCONN_AGAIN && c->offered_session
+        && !tlsconn_verify_failed(&c->tls)) {
+        refused(c);
+        return;
+    }
     pump_flush_upstream(c);
     if (c->closing || r == TLSCONN_AGAIN)
         return;
     if (r < 0) {
-        int verify = tlsconn_verify_failed(&c->tls);
-        if (!verify && c->offered_session) {
-            /* Some servers (memcached 1.6 requiring client certificates)
-             * answer a resumption attempt with an alert.  Stop offering
-             * sessions to this upstream and do a full handshake. */
-            log_event(LOG_DEBUG, "resume-refused", "upstream", c->up->name,
-                      "reason", tlsconn_reason(&c->tls), NULL);
-            c->up->no_resume = 1;
-            c->full_handshake = 1;
-            c->offered_session = 0;
-            tlsconn_free(&c->tls);
-            c->tls_inited = 0;
-            retry(c, (const struct sockaddr *)&c->peer);
-            return;
-        }
-        conn_close(c, LOG_WARN, verify ? "verify-failed" : "handshake-failed",
+        conn_close(c, LOG_WARN, tlsconn_verify_failed(&c->tls)
+                   ? "verify-failed" : "handshake-failed",
                    tlsconn_reason(&c->tls));
         return;
     }
 
     c->state = CONN_OPEN;
+    if (tlsconn_resumed(&c->tls))
+        resume_resumed(&c->up->resume);   /* c->verified_at: the offer's */
+    else
+        c->verified_at = uv_now(c->timer.loop);
     if (!c->up->expiry_checked && !tlsconn_resumed(&c->tls))
         check_expiry(c);
     tlsconn_drop_chain(&c->tls);
@@ -316,6 +349,8 @@ void conn_handshake(struct conn *c)
 
 static void connect_to(struct conn *c, const struct sockaddr *addr);
 
+/* The old handle is closed, and every request on it has had its
+ * callback: the first attempt's TLS state can go. */
 static void on_upstream_retry(uv_handle_t *h)
 {
     struct conn *c = h->data;
@@ -323,6 +358,10 @@ static void on_upstream_retry(uv_handle_t *h)
     if (c->closing) {
         conn_unref(c);
         return;
+    }
+    if (c->tls_inited) {
+        tlsconn_free(&c->tls);
+        c->tls_inited = 0;
     }
     conn_unref(c);
     connect_to(c, (const struct sockaddr *)&c->peer);
@@ -337,7 +376,11 @@ static void set_peer(struct conn *c, const struct sockaddr *addr)
                                : sizeof(struct sockaddr_in));
 }
 
-/* Start over towards addr on a fresh handle, once this one has closed. */
+/*
+ * Start over towards addr on a fresh handle, once this one has closed.  A
+ * write still in flight on it is cancelled; on_upstream_write knows the
+ * handle is closing and lets it go without failing the connection.
+ */
 static void retry(struct conn *c, const struct sockaddr *addr)
 {
     set_peer(c, addr);
@@ -379,10 +422,14 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     /* A session from an earlier connection to the same upstream (same
-     * name, so same certificate checks) spares a full handshake. */
-    if (c->up->session && !c->up->no_resume && !c->full_handshake) {
+     * name, so same certificate checks) spares a full handshake, while
+     * its chain was verified recently enough (resume.h). */
+    if (c->up->session && !c->full_handshake
+        && resume_offer(&c->up->resume, conn_resume_limits(),
+                        uv_now(c->timer.loop))) {
         tlsconn_resume(&c->tls, c->up->session);
         c->offered_session = 1;
+        c->verified_at = c->up->resume.verified_at;
     }
     c->state = CONN_HANDSHAKING;
     pump_upstream_read_start(c);

@@ -102,6 +102,8 @@ struct conn {
     int session_kept;                    /* our session was offered to up */
     int offered_session;                 /* this handshake tries to resume */
     int full_handshake;                  /* resuming was refused: don't */
+    uint64_t verified_at;                /* loop time of the full handshake
+                                            our session descends from */
     struct sockaddr_storage peer;        /* the address being connected to */
     uint64_t bytes_up, bytes_down;       /* plaintext, client's view */
 };
@@ -124,6 +126,10 @@ void conn_arm_timer(struct conn *c);
 /* Drive the TLS handshake with what arrived; on success start pumping
  * (or park a spare). */
 void conn_handshake(struct conn *c);
+
+/* The resumption bounds (resume.h), or shorter ones from the environment
+ * for tests (MEMTUNNEL_TEST_RESUME). */
+const struct resume_limits *conn_resume_limits(void);
 
 /* Words for a libuv error, for log lines. */
 const char *conn_words(int err);

@@ -133,7 +133,9 @@ static void on_upstream_write(uv_write_t *req, int status)
     c->upstream_writing = 0;
     buf_consume(&c->upstream_inflight, buf_len(&c->upstream_inflight));
     buf_trim(&c->upstream_inflight);
-    if (c->closing) {
+    /* Closing, or the handle was closed to start over (a refused
+     * resumption): whatever the status, nothing more goes out on it. */
+    if (c->closing || uv_is_closing((uv_handle_t *)&c->upstream)) {
         conn_unref(c);
         return;
     }
@@ -271,6 +273,13 @@ static void keep_session(struct conn *c)
     c->session_kept = 1;
     if (s == NULL)
         return;
+    /* Capped by the ticket's own lifetime, where the library tells it. */
+    long left = tlsconn_session_lifetime(s);
+    uint64_t expires = left < 0 ? 0 : uv_now(c->timer.loop) + (uint64_t)left * 1000;
+    if (!resume_keep(&c->up->resume, c->verified_at, expires)) {
+        tlsconn_session_free(s);
+        return;
+    }
     tlsconn_session_free(c->up->session);
     c->up->session = s;
 }

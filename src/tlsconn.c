@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Older bytes first: what was kept in `in`, then what is lent now. */
 static int on_recv(WOLFSSL *ssl, char *p, int sz, void *arg)
@@ -139,6 +140,9 @@ void tlsconn_free(struct tlsconn *t)
     buf_free(&t->in);
     buf_free(&t->out);
     tlsconn_drop_chain(t);
+    /* Nothing of this session outlives it: a feed_end after the free
+     * finds nothing lent, and an init starts from zero. */
+    memset(t, 0, sizeof *t);
 }
 
 void tlsconn_feed(struct tlsconn *t, const char *p, size_t n)
@@ -318,4 +322,22 @@ void tlsconn_session_free(void *session)
 {
     if (session)
         wolfSSL_SESSION_free(session);
+}
+
+long tlsconn_session_lifetime(void *session)
+{
+    /* Builds without the OpenSSL layer or the external cache lack these;
+     * wolfSSL_set_session still refuses an expired session there. */
+#if !defined(NO_SESSION_CACHE) && (defined(OPENSSL_EXTRA) || defined(HAVE_EXT_CACHE))
+    long born = wolfSSL_SESSION_get_time(session);
+    long timeout = wolfSSL_SESSION_get_timeout(session);
+    if (born <= 0 || timeout <= 0)
+        return -1;
+    /* wolfSSL dates sessions with time() in seconds, as here. */
+    long left = born + timeout - (long)time(NULL);
+    return left > 0 ? left : 0;
+#else
+    (void)session;
+    return -1;
+#endif
 }

@@ -107,6 +107,10 @@ void tlsconn_resume(struct tlsconn *t, void *session);
 int tlsconn_resumed(struct tlsconn *t);
 void tlsconn_session_free(void *session);
 
+/* Seconds the session's ticket has left (0 when expired), or -1 when the
+ * library does not tell. */
+long tlsconn_session_lifetime(void *session);
+
 /*
  * The certificates the server sent in a full handshake, kept from the
  * verification (whatever its verdict) until tlsconn_drop_chain or

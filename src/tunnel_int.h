@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "resume.h"
 #include "spin.h"
 #include "stats.h"
 #include "tls.h"
@@ -33,7 +34,7 @@ struct upstream {
     void *session;                       /* last TLS session, for resumption */
     struct conn *ready;                  /* pre-warmed, verified, unused */
     int expiry_checked;                  /* the chain's dates were looked at */
-    int no_resume;                       /* the server refused a resumption */
+    struct resume resume;                /* whether to offer `session` */
     uint64_t accept_logged;              /* loop time of the last such line */
     unsigned accept_failures, shed;      /* since that line */
     unsigned spares;                     /* pre-warmed: ready or on the way */

@@ -17,7 +17,7 @@ static const struct {
     { "childenv", childenv_suite }, { "certinfo", certinfo_suite },
     { "config", config_suite },     { "logfmt", logfmt_suite },
     { "spin", spin_suite },         { "stats", stats_suite },
-    { "tlsconn", tlsconn_suite },
+    { "tlsconn", tlsconn_suite },     { "resume", resume_suite },
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

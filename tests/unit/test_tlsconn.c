@@ -258,6 +258,11 @@ START_TEST(resumption)
     ck_assert_uint_eq(tlspair_client_read(&a, buf, sizeof buf, &end), 2);
     void *session = tlsconn_session(&a.c);
     ck_assert_ptr_nonnull(session);
+    /* The ticket's lifetime, as the server gave it (at most 7 days,
+     * RFC 8446 §4.6.1), counts down from now. */
+    long left = tlsconn_session_lifetime(session);
+    ck_assert_int_gt(left, 0);
+    ck_assert_int_le(left, 7 * 24 * 3600);
 
     /* Same server context: it knows the ticket key. */
     tlspair_init_again(&b, &a, "localhost");
