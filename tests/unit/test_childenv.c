@@ -6,6 +6,7 @@
  * contract, not the layout: every expected NAME=value is there exactly
  * once, nothing else is added, no name appears twice, and every input entry
  * that is not replaced is passed on as the same string, in its order.
+ * memtunnel's own secrets are never passed on (test_secrets).
  */
 #include <check.h>
 #include <stdio.h>
@@ -235,6 +236,75 @@ START_TEST(test_build)
 }
 END_TEST
 
+/*
+ * memtunnel's own TLS material and credentials are the tunnel's secrets:
+ * the app does not need them, and crash reporters and `env` dumps would
+ * show them (SPEC §3).  The file paths may stay.  Names are matched whole,
+ * as for the rewritten variables, and an empty value goes all the same.
+ */
+static const struct {
+    const char *what;
+    const char *env[MAXENV];          /* input */
+    const char *gone[MAXENV];         /* names the result must not hold */
+} secret_cases[] = {
+    {
+        "inline PEM and memtunnel's own credentials",
+        { "MEMTUNNEL_KEY=-----BEGIN PRIVATE KEY-----\nMIGH\n",
+          "MEMTUNNEL_CERT=-----BEGIN CERTIFICATE-----\nMIIB\n",
+          "MEMTUNNEL_CA=-----BEGIN CERTIFICATE-----\nMIIC\n",
+          "MEMTUNNEL_USERNAME=tunnel-user", "MEMTUNNEL_PASSWORD=tunnel-pw",
+          "MEMTUNNEL_KEY_FILE=/app/client.key",
+          "MEMTUNNEL_CERT_FILE=/app/client.crt",
+          "MEMTUNNEL_CA_FILE=/app/ca.crt", "MEMCACHIER_SERVERS=m:1",
+          "MEMCACHIER_USERNAME=u", "MEMCACHIER_PASSWORD=p", "HOME=/app",
+          NULL },
+        { "MEMTUNNEL_KEY", "MEMTUNNEL_CERT", "MEMTUNNEL_CA",
+          "MEMTUNNEL_USERNAME", "MEMTUNNEL_PASSWORD", NULL },
+    },
+    {
+        "names that extend a secret's name stay; empty secrets go",
+        { "MEMTUNNEL_KEYS=k", "MEMTUNNEL_CA_BUNDLE=b", "XMEMTUNNEL_KEY=x",
+          "MEMTUNNEL_PASSWORD_HINT=h", "MEMTUNNEL_KEY=", "MEMTUNNEL_CA=",
+          "MEMCACHIER_SERVERS=m:1", NULL },
+        { "MEMTUNNEL_KEY", "MEMTUNNEL_CA", NULL },
+    },
+};
+
+START_TEST(test_secrets)
+{
+    const struct config_source src = { "MEMCACHIER_SERVERS", 1, 0, 1 };
+    const char *lists[] = { L1 };
+    const char *const *env = secret_cases[_i].env;
+    const char *const *gone = secret_cases[_i].gone;
+    const char *what = secret_cases[_i].what;
+    struct childenv ce;
+    size_t nout = 0, nkept = 0, k = 0;
+
+    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists),
+                     0);
+    while (ce.envp[nout] != NULL)
+        nout++;
+    for (size_t i = 0; i < nout; i++)
+        ck_assert_msg(!named_in(ce.envp[i], gone), "%s: %s is passed on",
+                      what, ce.envp[i]);
+    /* Everything else passes as before: the same strings, in order. */
+    for (size_t i = 0; env[i] != NULL; i++) {
+        if (named_in(env[i], gone) || same_name(env[i], "MEMCACHIER_SERVERS="))
+            continue;
+        nkept++;
+        while (k < nout && ce.envp[k] != env[i])
+            k++;
+        ck_assert_msg(k < nout, "%s: %s is missing or out of order", what,
+                      env[i]);
+        k++;
+    }
+    /* Plus the rewritten variable, MEMCACHE_SERVERS and MEMTUNNEL_ACTIVE. */
+    ck_assert_uint_eq(nout, nkept + 3);
+    ck_assert_str_eq(childenv_get(&ce, "MEMCACHIER_SERVERS"), L1);
+    childenv_free(&ce);
+}
+END_TEST
+
 /* The input array is read, not written: build twice from one array. */
 START_TEST(test_input_unchanged)
 {
@@ -317,6 +387,7 @@ Suite *childenv_suite(void)
 
     tcase_set_timeout(tc, 10);
     tcase_add_loop_test(tc, test_build, 0, N(cases));
+    tcase_add_loop_test(tc, test_secrets, 0, N(secret_cases));
     tcase_add_test(tc, test_input_unchanged);
     tcase_add_test(tc, test_get);
     tcase_add_test(tc, test_long_list);
