@@ -10,6 +10,16 @@
 #define ACTIVE_VAR "MEMTUNNEL_ACTIVE"
 #define DEFAULT_VAR "MEMCACHE_SERVERS"
 
+/*
+ * memtunnel's own secrets: inline TLS material and its credentials.  The
+ * app has no use for them, and crash reporters and `env` dumps would show
+ * them.  The *_FILE paths are not secret and stay.
+ */
+static const char *const secret_vars[] = {
+    "MEMTUNNEL_KEY", "MEMTUNNEL_CERT", "MEMTUNNEL_CA",
+    "MEMTUNNEL_USERNAME", "MEMTUNNEL_PASSWORD",
+};
+
 /* Does "NAME=value" entry e name `name`? */
 static int names(const char *e, const char *name)
 {
@@ -64,7 +74,8 @@ int childenv_build(struct childenv *ce, char *const envp[],
         goto fail;
     ce->nowned++;
 
-    /* Copy every entry that is not replaced, in order, then the new ones. */
+    /* Copy every entry that is neither replaced nor secret, in order, then
+     * the new ones. */
     size_t n = 0;
     for (size_t i = 0; i < nenv; i++) {
         int replaced = 0;
@@ -72,6 +83,9 @@ int childenv_build(struct childenv *ce, char *const envp[],
             size_t len = strcspn(ce->owned[j], "=");
             replaced = strncmp(envp[i], ce->owned[j], len + 1) == 0;
         }
+        for (size_t j = 0; j < sizeof secret_vars / sizeof secret_vars[0]
+                           && !replaced; j++)
+            replaced = names(envp[i], secret_vars[j]);
         if (!replaced)
             ce->envp[n++] = envp[i];
     }

@@ -6,7 +6,10 @@
  * (the first source's, when several variables are tunneled and
  * MEMCACHE_SERVERS is not one of them), so clients that read either work
  * unchanged; MEMTUNNEL_ACTIVE=1 tells a nested memtunnel not to tunnel
- * twice.  Everything else, credentials included, passes as it was.
+ * twice.  memtunnel's own secrets (inline MEMTUNNEL_KEY, MEMTUNNEL_CERT,
+ * MEMTUNNEL_CA; MEMTUNNEL_USERNAME, MEMTUNNEL_PASSWORD) are removed; the
+ * *_FILE paths stay.  Everything else, the app's credentials included,
+ * passes as it was.
  * Pure: no I/O.
  */
 #ifndef MEMTUNNEL_CHILDENV_H
