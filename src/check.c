@@ -9,7 +9,8 @@
  *
  *   resolve -> connect (each address in turn) -> handshake and verify
  *     -> memcache round trip over TLS (text `version`, or binary VERSION
- *        and a SASL PLAIN login when credentials are in the environment)
+ *        and a SASL PLAIN login with the node's own credentials, see
+ *        find_creds)
  *     -> a second connection offering the first one's session
  *
  * check_link.c drives the connections; the findings go into a struct
@@ -270,12 +271,17 @@ static int has_word(const char *list, const char *w)
     return 0;
 }
 
+/*
+ * Binary VERSION and the SASL mechanism list, then a PLAIN login with c's
+ * pair; without a pair (withheld: --verify none) no login is tried and
+ * nothing secret is sent.
+ */
 static void sasl_round_trip(struct check_result *r, struct check_link *l,
                             const struct check_creds *c)
 {
     struct bin_reply rep;
     char words[160], *plain;
-    size_t ulen = strlen(c->user), plen = strlen(c->pass), n = ulen + plen + 2;
+    size_t ulen, plen, n;
     int e;
 
     r->protocol = "binary";
@@ -305,6 +311,8 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
         return;
     }
     snprintf(r->mechs, sizeof r->mechs, "%s", rep.value);
+    if (c->user == NULL)
+        return;
     if (!has_word(r->mechs, "PLAIN")) {
         r->auth = 0;
         fail(r, "auth", "the server offers no PLAIN login (it offers %s)",
@@ -313,6 +321,9 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
     }
 
     /* PLAIN: authzid NUL authcid NUL password (RFC 4616). */
+    ulen = strlen(c->user);
+    plen = strlen(c->pass);
+    n = ulen + plen + 2;
     if ((plain = calloc(1, n)) == NULL) {
         fail(r, "auth", "out of memory");
         return;
@@ -365,7 +376,7 @@ static void check_upstream(struct tls_ctx *tls, struct check_result *r)
     snprintf(r->version, sizeof r->version, "%s", tlsconn_version(&l.t));
     snprintf(r->cipher, sizeof r->cipher, "%s", tlsconn_cipher(&l.t));
 
-    if (r->creds.user != NULL)
+    if (r->creds.user != NULL || r->creds.withheld)
         sasl_round_trip(r, &l, &r->creds);
     else
         text_round_trip(r, &l);
@@ -404,6 +415,8 @@ static const char *env_pair(const char *prefix, size_t plen, const char *suffix,
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
+/* PREFIX USERNAME and PASSWORD: their names always, their values if both
+ * are set. */
 static int try_creds(struct check_creds *c, const char *prefix, size_t plen)
 {
     c->user = env_pair(prefix, plen, "USERNAME", c->user_var, sizeof c->user_var);
@@ -415,29 +428,37 @@ static int try_creds(struct check_creds *c, const char *prefix, size_t plen)
 }
 
 /*
- * The credentials for server i: those beside the variable its list came
- * from (MEMCACHEDCLOUD_SERVERS -> MEMCACHEDCLOUD_USERNAME/_PASSWORD), else
- * the first complete pair of the providers' usual names.
+ * The credentials for server i (SPEC §3a): MEMTUNNEL_USERNAME and
+ * MEMTUNNEL_PASSWORD when both are set; else the pair beside the variable
+ * its address came from (MEMCACHEDCLOUD_SERVERS -> MEMCACHEDCLOUD_USERNAME
+ * and _PASSWORD), and never another provider's: a password is only ever
+ * sent to its own provider's node.  --servers and MEMTUNNEL_SERVERS have
+ * no pair beside them, only the MEMTUNNEL one.  The names of the pair that
+ * applies are kept even when it is not set, for the advice.  With --verify
+ * none the pair is withheld: no credential goes to a peer whose identity
+ * was not checked.
  */
 static void find_creds(const struct config *cfg, size_t i, struct check_creds *c)
 {
-    static const char *const known[] = {
-        "MEMCACHIER_", "MEMCACHEDCLOUD_", "MEMCACHE_",
-    };
+    static const char own[] = "MEMTUNNEL_";
 
     memset(c, 0, sizeof *c);
-    for (size_t k = 0; k < cfg->nsources; k++) {
-        const struct config_source *s = &cfg->sources[k];
-        size_t n = strlen(s->name);
+    if (!try_creds(c, own, sizeof own - 1)) {
+        for (size_t k = 0; k < cfg->nsources; k++) {
+            const struct config_source *s = &cfg->sources[k];
+            size_t n = strlen(s->name);
 
-        if (i >= s->first && i < s->first + s->count && n > 8 &&
-            strcmp(s->name + n - 8, "_SERVERS") == 0 &&
-            try_creds(c, s->name, n - 7))
-            return;
+            if (i >= s->first && i < s->first + s->count && s->is_var &&
+                n > 8 && strcmp(s->name + n - 8, "_SERVERS") == 0) {
+                try_creds(c, s->name, n - 7);
+                break;
+            }
+        }
     }
-    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-        if (try_creds(c, known[k], strlen(known[k])))
-            return;
+    if (c->user != NULL && cfg->verify == CONFIG_VERIFY_NONE) {
+        c->user = c->pass = NULL;
+        c->withheld = 1;
+    }
 }
 
 /* Warn on the log, as the tunnel does, about a certificate about to expire. */

@@ -82,8 +82,10 @@ const char *check_link_words(const struct check_link *l, int r, char *buf,
 
 /* SASL credentials from the environment; the password is never shown. */
 struct check_creds {
-    const char *user, *pass;                /* NULL: none */
-    char user_var[64], pass_var[64];        /* the variables they came from */
+    const char *user, *pass;                /* NULL: none, or withheld */
+    char user_var[64], pass_var[64];        /* the node's pair: where they
+                                             * come from, or would */
+    int withheld;                           /* set, but not sent: --verify none */
 };
 
 struct check_result {

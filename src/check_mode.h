@@ -9,8 +9,11 @@
  * found (addresses, times, protocol and suite, whether a second handshake
  * resumed the session, the certificate chain with its dates), a verdict in
  * plain words with what to set when it fails, and a memcache round trip
- * through the TLS connection: `version`, or with SASL credentials in the
- * environment a binary-protocol VERSION, list of mechanisms and PLAIN login.
+ * through the TLS connection: `version`, or with the node's SASL
+ * credentials in the environment a binary-protocol VERSION, list of
+ * mechanisms and PLAIN login.  A node's credentials are the pair beside
+ * the variable its address came from, or MEMTUNNEL_USERNAME/_PASSWORD
+ * (SPEC §3a); none go to a peer that was not verified (--verify none).
  * The password is never printed.
  */
 #ifndef MEMTUNNEL_CHECK_MODE_H

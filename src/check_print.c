@@ -186,6 +186,10 @@ size_t check_print_advice(const struct check_result *r,
     if (f == NULL && r->verify == CONFIG_VERIFY_NONE)
         hint(&a, "--verify none: nothing about this server was checked. "
              "Anyone on the path can read and change the traffic.");
+    if (r->creds.withheld)
+        hint(&a, "No login was tried although %s and %s are set: memtunnel "
+             "sends no credential to a server it did not verify "
+             "(--verify none).", r->creds.user_var, r->creds.pass_var);
     if (f == NULL && r->sasl_off)
         hint(&a, "The server does not ask for a SASL login, yet %s and %s "
              "are set: most clients then skip the login, some fail.",
@@ -211,12 +215,15 @@ size_t check_print_advice(const struct check_result *r,
     } else if (is(f, "verify")) {
         advise_verify(r, now, &a);
     } else if (is(f, "memcache")) {
-        if (r->creds.user == NULL && r->mc_no_answer)
+        if (r->creds.user == NULL && !r->creds.withheld && r->mc_no_answer)
             hint(&a, "The server did not answer the text command "
                  "`version`. A memcached with SASL answers only the "
-                 "binary protocol, after a login: set MEMCACHIER_USERNAME and "
-                 "MEMCACHIER_PASSWORD (or MEMCACHE_USERNAME and "
-                 "MEMCACHE_PASSWORD) so that check can log in.");
+                 "binary protocol, after a login: set %s and %s so that "
+                 "check can log in (a node gets only the pair beside the "
+                 "variable its address came from; MEMTUNNEL_USERNAME and "
+                 "MEMTUNNEL_PASSWORD override it, and are the only pair for "
+                 "--servers and MEMTUNNEL_SERVERS).",
+                 r->creds.user_var, r->creds.pass_var);
         else
             hint(&a, "TLS works, but the server did not answer like "
                  "memcached. Check that this is the memcache endpoint.");
@@ -349,6 +356,10 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
             fputs("not used, the server does not ask for a login\n", out);
         else
             fprintf(out, "FAILED: %s\n", r->reason);
+    } else if (r->creds.withheld && r->mc_version[0]) {
+        fprintf(out, "  sasl       with %s and %s: not tried: --verify none, "
+                "and no credential goes to a server that was not verified\n",
+                r->creds.user_var, r->creds.pass_var);
     }
     if (r->failed)
         fprintf(out, "  result     FAIL at %s: %s\n", r->failed, r->reason);
@@ -549,11 +560,12 @@ void check_print_json(FILE *out, const struct check_result *r, time_t now,
     fputs(", ", out);
     jstr(out, "version", r->mc_version[0] ? r->mc_version : NULL);
     fputs(", \"sasl\": ", out);
-    if (r->creds.user) {
+    if (r->creds.user || r->creds.withheld) {
         fputs("{", out);
         jstr(out, "username_variable", r->creds.user_var);
         fputs(", ", out);
         jstr(out, "password_variable", r->creds.pass_var);
+        fprintf(out, ", \"withheld\": %s", r->creds.withheld ? "true" : "false");
         fprintf(out, ", \"offered\": %s, ", r->sasl_off ? "false"
                 : r->mechs[0] ? "true" : "null");
         jstr(out, "mechanisms", r->mechs[0] ? r->mechs : NULL);

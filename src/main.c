@@ -86,8 +86,12 @@ static const char usage[] =
 "memtunnel check connects to every upstream as the tunnel would and prints\n"
 "the address, times, TLS version and suite, session resumption, the\n"
 "certificate chain, the verdict with what to set when it fails, and a\n"
-"memcache round trip (a SASL login with MEMCACHIER_USERNAME/_PASSWORD,\n"
-"MEMCACHEDCLOUD_USERNAME/_PASSWORD or MEMCACHE_USERNAME/_PASSWORD when set).\n";
+"memcache round trip, with a SASL login when the node's credentials are set.\n"
+"A node gets only the pair beside the variable its address came from\n"
+"(MEMCACHIER_SERVERS: MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD; likewise\n"
+"MEMCACHEDCLOUD_ and MEMCACHE_), or MEMTUNNEL_USERNAME and MEMTUNNEL_PASSWORD,\n"
+"which override it and are the only pair for --servers and MEMTUNNEL_SERVERS.\n"
+"No credential goes to a server that was not verified (--verify none).\n";
 
 /* Which AES the linked wolfSSL uses: Debian's library has no AES-NI code
  * (~30x slower AES-GCM); the buildpack's static build does. */

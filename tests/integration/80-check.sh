@@ -13,7 +13,8 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # *_PORT are set by start_memcached
 
-# Credentials come only from where this scenario puts them.
+# Credentials come only from where this scenario puts them: the pair beside
+# MEMCACHIER_SERVERS (81-check-creds.sh tests which pair goes where).
 unset MEMCACHEDCLOUD_USERNAME MEMCACHEDCLOUD_PASSWORD MEMCACHE_USERNAME MEMCACHE_PASSWORD
 
 user=checkuser
@@ -48,7 +49,7 @@ no_secret() {
 }
 
 # ---- TLS + SASL, right credentials: everything passes ---------------------
-MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass check GOOD --servers "localhost:$SASL_PORT" "${ca[@]}"
+MEMCACHIER_SERVERS=localhost:$SASL_PORT MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass check GOOD "${ca[@]}"
 assert_eq 0 "$status" "GOOD: TLS + SASL server: check exits 0"
 assert_match "$out" $'\n  connected  127\\.0\\.0\\.1:'"$SASL_PORT"' in [0-9.]+ ms' "GOOD: the address connected to and the connect time"
 # The suite's name depends on the build: TLS13-AES128-GCM-SHA256 (wolfSSL)
@@ -74,7 +75,7 @@ assert_le $((want - 1)) "$days" "GOOD: days left ($days) match openssl ($want)"
 assert_le "$days" "$want" "GOOD: days left ($days) are not more than openssl says ($want)"
 
 # ---- wrong password ------------------------------------------------------
-MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=wrong-$pass check BADPASS --servers "localhost:$SASL_PORT" "${ca[@]}"
+MEMCACHIER_SERVERS=localhost:$SASL_PORT MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=wrong-$pass check BADPASS "${ca[@]}"
 assert_eq 69 "$status" "BADPASS: wrong password: check exits 69"
 assert_match "$out" $'\n  result     FAIL at auth: authentication failed: status 0x0020 \\(authentication error\\)' "BADPASS: says authentication failed, with the server's status"
 assert_match "$out" 'refused the login with the credentials in MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD' "BADPASS: advice names the variables"
@@ -85,7 +86,7 @@ fi
 ok "BADPASS: the wrong password appears nowhere in the output"
 
 # A SASL server and no credentials: the text protocol gets no answer.
-check NOCREDS --servers "localhost:$SASL_PORT" "${ca[@]}"
+MEMCACHIER_SERVERS=localhost:$SASL_PORT check NOCREDS "${ca[@]}"
 assert_eq 69 "$status" "NOCREDS: SASL server without credentials: check exits 69"
 assert_match "$out" 'FAIL at memcache: no answer to .version.' "NOCREDS: the text command got no answer"
 assert_match "$out" 'set MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD' "NOCREDS: advice says which variables to set"
@@ -152,16 +153,16 @@ MEMTUNNEL_EXPIRY_WARN_DAYS=31 check SOON30W --servers "localhost:$SOON30_PORT" "
 assert_match "$err" 'at=cert-expiring .* days_left=(28|29|30) ' "SOON30W: MEMTUNNEL_EXPIRY_WARN_DAYS=31 warns about it"
 
 # ---- several upstreams: one block each, in order, exit 69 if one fails ---------
-MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass check MANY --servers \
-	"localhost:$SASL_PORT,localhost:$EXPIRED_PORT,localhost:$closed" "${ca[@]}"
+MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass \
+	MEMCACHIER_SERVERS="localhost:$SASL_PORT,localhost:$EXPIRED_PORT,localhost:$closed" check MANY "${ca[@]}"
 assert_eq 69 "$status" "MANY: one good, two bad upstreams: check exits 69"
 assert_eq "localhost:$SASL_PORT localhost:$EXPIRED_PORT localhost:$closed" \
 	"$(sed -n 's/^upstream     //p' "$T/MANY.out" | paste -sd ' ')" "MANY: one block per upstream, in order"
 assert_match "$out" $'\nmemtunnel check: 1 of 3 upstreams passed$' "MANY: the summary counts them"
 
 # ---- --json ------------------------------------------------------------------
-MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass check JSON --json --servers \
-	"localhost:$SASL_PORT,localhost:$WRONG_PORT,localhost:$closed,localhost:$SOON3_PORT" "${ca[@]}"
+MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass \
+	MEMCACHIER_SERVERS="localhost:$SASL_PORT,localhost:$WRONG_PORT,localhost:$closed,localhost:$SOON3_PORT" check JSON --json "${ca[@]}"
 assert_eq 69 "$status" "JSON: --json with failing upstreams exits 69"
 "$PY" -m json.tool "$T/JSON.out" >/dev/null 2>"$T/json-tool.log" ||
 	fail "JSON: python3 -m json.tool parses the output" "$(cat "$T/json-tool.log")"
@@ -204,7 +205,7 @@ check(g["expiring"] is None and g["advice"] == [], "nothing to say")
 m = g["memcache"]
 check(m["protocol"] == "binary" and re.fullmatch(r"1\.\d+\.\d+", m["version"]), "memcache version")
 check(m["sasl"] == {"username_variable": "MEMCACHIER_USERNAME", "password_variable": "MEMCACHIER_PASSWORD",
-                    "offered": True, "mechanisms": "PLAIN", "authenticated": True, "error": None}, "sasl")
+                    "withheld": False, "offered": True, "mechanisms": "PLAIN", "authenticated": True, "error": None}, "sasl")
 w = ups[1]
 check(w["pass"] is False and w["failed_step"] == "verify" and w["reason"] == "name mismatch", "wrong name")
 check(w["verify"]["ok"] is False and w["tls"]["ok"] is False, "wrong name: not ok")
@@ -225,7 +226,7 @@ PYEOF
 ) || true
 assert_eq ok "$out" "JSON: the document carries the same facts (checked field by field)"
 
-MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass check JSONOK --json --servers "localhost:$SASL_PORT" "${ca[@]}"
+MEMCACHIER_SERVERS=localhost:$SASL_PORT MEMCACHIER_USERNAME=$user MEMCACHIER_PASSWORD=$pass check JSONOK --json "${ca[@]}"
 assert_eq 0 "$status" "JSONOK: --json with every upstream passing exits 0"
 assert_eq "true 1" "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(str(d["pass"]).lower(), d["passed"])' "$T/JSONOK.out")" \
 	"JSONOK: pass is true"
