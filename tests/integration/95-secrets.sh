@@ -15,6 +15,15 @@
 # In all of memtunnel's stdout and stderr there must be none of: the
 # password, the user name, a line of any PEM's base64, a PEM header, the
 # private key's scalar (hex) or its DER in base64.
+# Then what the app and other users can see, memtunnel running as user
+# nobody (skipped, saying so, without root and setpriv): with inline
+# MEMTUNNEL_CA/_CERT/_KEY and MEMTUNNEL_USERNAME/_PASSWORD none of these is
+# in the app's environment (the app's own credentials are); memtunnel is
+# not dumpable (its /proc files belong to root, nobody cannot read its
+# environ), the app is as dumpable as without memtunnel, and no line of the
+# key is left in memtunnel's /proc/PID/environ. With the *_FILE variables
+# the paths stay in the app's environment, and MEMTUNNEL_DUMPABLE=1 keeps
+# memtunnel dumpable. Tunnel-only mode is not dumpable either.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -172,3 +181,113 @@ for f in RUN BADCA BADKEY CREDLIST; do
 	done
 done
 assert_eq 0 "$found" "none of the $(wc -l <"$T/secrets") secret strings appears in any output"
+
+# ---- What the app and other users can see of memtunnel ----------------------
+# memtunnel runs as user nobody here (setpriv), so that /proc shows whether
+# it is dumpable: the /proc/PID files of a process that is not are owned by
+# root, and its own user cannot read its environ. The child reports its
+# environment's names, its own dumpable state (prctl) and its pid, then
+# waits for a release file.
+if [[ $EUID -ne 0 ]] || ! command -v setpriv >/dev/null || ! id nobody >/dev/null 2>&1; then
+	echo "ok $((_lib_n + 1)) - # SKIP the process checks need root, setpriv and user nobody"
+	exit 0
+fi
+as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
+chmod 711 "$T"
+mkdir -m 755 "$T/pub"
+mkdir -m 700 "$T/app"
+chown nobody "$T/app"
+cp "$PKI/ca.crt" "$PKI/client.crt" "$PKI/client.key" "$T/pub/"
+chmod 644 "$T/pub/"*
+cat >"$T/pub/app.py" <<'EOF'
+import ctypes, os, sys, time
+report, release = sys.argv[1], sys.argv[2]
+prctl = ctypes.CDLL(None, use_errno=True).prctl
+with open(report + ".tmp", "w") as f:
+    f.write("pid %d\n" % os.getpid())
+    f.write("dumpable %d\n" % prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
+    for k in sorted(os.environ):
+        f.write("env %s\n" % k)
+os.rename(report + ".tmp", report)
+for _ in range(1000):
+    if os.path.exists(release):
+        break
+    time.sleep(0.02)
+EOF
+# The app's own dumpable state without memtunnel, for comparison.
+# (Released at once: the release file given exists.)
+as_nobody "$PY" "$T/pub/app.py" "$T/app/BARE.report" "$T/pub/app.py"
+bare_dumpable=$(sed -n 's/^dumpable //p' "$T/app/BARE.report")
+
+# wrap_app NAME ENV...: memtunnel (as nobody, wrapper mode, with exactly
+# ENV) around app.py; waits for the report. Sets NAME_PID (memtunnel's).
+wrap_app() {
+	local name=$1
+	shift
+	bg_start "$name" env -i PATH="$PATH" LC_ALL=C.UTF-8 "$@" \
+		setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+		"$MEMTUNNEL" --servers "localhost:$MC_PORT" -- "$PY" "$T/pub/app.py" \
+		"$T/app/$name.report" "$T/app/$name.release"
+	wait_until 10 test -s "$T/app/$name.report" || fail "$name: the app starts under memtunnel" "$(cat "$T/$name.log")"
+}
+# release_app NAME: let the app exit; memtunnel exits 0 with it.
+release_app() {
+	local pid=${1}_PID status=0
+	: >"$T/app/$1.release"
+	_lib_wait_exit "${!pid}" 10 || fail "$1: memtunnel exits with the app"
+	wait "${!pid}" || status=$?
+	_lib_untrack "${!pid}"
+	assert_eq 0 "$status" "$1: memtunnel and the app exit 0"
+}
+# app_env NAME: the names in the app's environment, one line.
+app_env() { sed -n 's/^env //p' "$T/app/$1.report" | paste -sd' '; }
+# owner PID: the owner of /proc/PID/environ (root when not dumpable).
+owner() { stat -c %U "/proc/$1/environ"; }
+
+# Inline material and memtunnel's own credentials.
+key_lines=$(grep -v -- '-----' "$PKI/client.key")
+wrap_app INLINE MEMTUNNEL_CA="$(cat "$PKI/ca.crt")" MEMTUNNEL_CERT="$(cat "$PKI/client.crt")" \
+	MEMTUNNEL_KEY="$(cat "$PKI/client.key")" MEMTUNNEL_USERNAME="$user" MEMTUNNEL_PASSWORD="$pass" \
+	MEMCACHIER_PASSWORD="app-$pass"
+names=$(app_env INLINE)
+for v in MEMTUNNEL_KEY MEMTUNNEL_CERT MEMTUNNEL_CA MEMTUNNEL_USERNAME MEMTUNNEL_PASSWORD; do
+	if [[ " $names " == *" $v "* ]]; then
+		fail "INLINE: $v is not in the app's environment" "the app's environment: $names"
+	fi
+done
+ok "INLINE: MEMTUNNEL_KEY, _CERT, _CA, _USERNAME and _PASSWORD are not in the app's environment"
+assert_match " $names " ' MEMCACHIER_PASSWORD ' "INLINE: the app's own credentials are (--auth none)"
+assert_eq root "$(owner "$INLINE_PID")" "INLINE: memtunnel is not dumpable (its /proc files belong to root)"
+if as_nobody cat "/proc/$INLINE_PID/environ" >/dev/null 2>&1; then
+	fail "INLINE: its own user (nobody) cannot read memtunnel's /proc/PID/environ"
+fi
+ok "INLINE: its own user (nobody) cannot read memtunnel's /proc/PID/environ"
+assert_eq "$bare_dumpable" "$(sed -n 's/^dumpable //p' "$T/app/INLINE.report")" \
+	"INLINE: the app is as dumpable as without memtunnel ($bare_dumpable)"
+tr '\0' '\n' <"/proc/$INLINE_PID/environ" >"$T/INLINE.environ"
+assert_match "$(cat "$T/INLINE.environ")" $'(^|\n)PATH=' "INLINE: root reads memtunnel's environ"
+left=0
+while IFS= read -r line; do
+	grep -qF -- "$line" "$T/INLINE.environ" && left=$((left + 1))
+done <<<"$key_lines"
+assert_eq 0 "$left" "INLINE: no line of the key's text is left in memtunnel's environ once it runs"
+release_app INLINE
+
+# Files, and MEMTUNNEL_DUMPABLE=1 for debugging.
+wrap_app FILES MEMTUNNEL_CA_FILE="$T/pub/ca.crt" MEMTUNNEL_CERT_FILE="$T/pub/client.crt" \
+	MEMTUNNEL_KEY_FILE="$T/pub/client.key" MEMTUNNEL_DUMPABLE=1
+assert_match " $(app_env FILES) " ' MEMTUNNEL_CA_FILE MEMTUNNEL_CERT_FILE MEMTUNNEL_DUMPABLE MEMTUNNEL_KEY_FILE ' \
+	"FILES: the *_FILE paths stay in the app's environment"
+assert_eq nobody "$(owner "$FILES_PID")" "FILES: MEMTUNNEL_DUMPABLE=1 keeps memtunnel dumpable"
+as_nobody cat "/proc/$FILES_PID/environ" >/dev/null 2>&1 || fail "FILES: with MEMTUNNEL_DUMPABLE=1 its own user reads its environ"
+ok "FILES: with MEMTUNNEL_DUMPABLE=1 its own user reads its environ"
+assert_eq "$bare_dumpable" "$(sed -n 's/^dumpable //p' "$T/app/FILES.report")" "FILES: the app is as dumpable as without memtunnel"
+release_app FILES
+
+# Tunnel-only mode is not dumpable either.
+bg_start TONLY setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+	"$MEMTUNNEL" --servers "localhost:$MC_PORT" --ca "$T/pub/ca.crt" --listen 127.0.0.1:0
+wait_log "$T/TONLY.out" '^MEMCACHE_SERVERS='
+assert_eq root "$(owner "$TONLY_PID")" "TONLY: tunnel-only memtunnel is not dumpable"
+bg_stop TONLY
+assert_eq 0 "$TONLY_STATUS" "TONLY: exits 0 on SIGTERM"
