@@ -12,6 +12,8 @@
 
 #include "tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,33 +120,52 @@ static void wipe(void *p, size_t n)
         *v++ = 0;
 }
 
-/* The whole file, NUL-terminated, or NULL. */
+/*
+ * The whole file (up to 1 MiB), NUL-terminated, or NULL.  It may be a key:
+ * read with read(2) into this buffer alone (stdio would leave a copy in its
+ * own), and a buffer outgrown is wiped before it is freed.  The caller
+ * wipes and frees the result.
+ */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     char *buf = NULL;
-    size_t cap = 0, n = 0, r;
+    size_t cap = 0, n = 0;
+    ssize_t r;
 
-    if (f == NULL)
+    if (fd < 0)
         return NULL;
     do {
         if (cap - n < 4096) {
-            char *nb = realloc(buf, cap + 65536);
-            if (nb == NULL) {
+            char *nb = malloc(cap + 65536);
+            if (nb == NULL)
+                goto fail;
+            if (buf != NULL) {
+                memcpy(nb, buf, n);
+                wipe(buf, cap);
                 free(buf);
-                fclose(f);
-                return NULL;
             }
             buf = nb;
             cap += 65536;
         }
-        r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
+        do
+            r = read(fd, buf + n, cap - n - 1);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+            goto fail;
+        n += (size_t)r;
     } while (r > 0 && n < (1 << 20));
-    fclose(f);
+    close(fd);
     buf[n] = '\0';
     *len = n;
     return buf;
+fail:
+    if (buf != NULL) {
+        wipe(buf, cap);
+        free(buf);
+    }
+    close(fd);
+    return NULL;
 }
 
 /* PEM text from a file or a variable; *owned is what to wipe and free. */
@@ -230,12 +251,12 @@ static int ecc_match(const DecodedCert *dc, const byte *key, word32 keylen)
  * state costs 4.5 KiB).  1 when they match, 0 when not, -1 for a kind of
  * key other than RSA and EC: those are left to the library's check.
  */
-static int key_matches(const struct config *cfg)
+static int key_matches(const struct config *cfg, const char *keypem,
+                       size_t keylen)
 {
-    size_t certlen, keylen;
-    char *certown, *keyown;
+    size_t certlen;
+    char *certown;
     const char *certpem = pem_text(cfg->cert_file, cfg->cert_pem, &certlen, &certown);
-    const char *keypem = pem_text(cfg->key_file, cfg->key_pem, &keylen, &keyown);
     byte *certder = NULL, *keyder = NULL;
     int ok = 0, n = -1, k = -1;
 
@@ -269,17 +290,23 @@ static int key_matches(const struct config *cfg)
         wipe(keyder, keylen);
     free(keyder);
     free(certder);
-    if (keyown)
-        wipe(keyown, keylen);
-    free(keyown);
     free(certown);
     return ok;
 }
 
+/*
+ * The client certificate and key.  The key's text is read here, not by
+ * the library (whose file buffer is freed unwiped), and wiped once loaded:
+ * the context keeps its own copy, which wolfSSL_CTX_free wipes.  An inline
+ * key's text in the environment is the caller's to wipe.
+ */
 static int load_identity(WOLFSSL_CTX *c, const struct config *cfg,
                          struct config_error *err)
 {
-    int r;
+    size_t keylen = 0;
+    char *keyown = NULL;
+    const char *keypem;
+    int r, match;
 
     if (!cfg->cert_file && !cfg->cert_pem)
         return 0;
@@ -293,21 +320,22 @@ static int load_identity(WOLFSSL_CTX *c, const struct config *cfg,
              "(missing, unreadable or not PEM)", NULL);
         return -1;
     }
-    if (cfg->key_file)
-        r = wolfSSL_CTX_use_PrivateKey_file(c, cfg->key_file,
-                                            WOLFSSL_FILETYPE_PEM);
-    else
-        r = wolfSSL_CTX_use_PrivateKey_buffer(c,
-                (const unsigned char *)cfg->key_pem, (long)strlen(cfg->key_pem),
-                WOLFSSL_FILETYPE_PEM);
+    keypem = pem_text(cfg->key_file, cfg->key_pem, &keylen, &keyown);
+    r = keypem == NULL ? WOLFSSL_FAILURE
+        : wolfSSL_CTX_use_PrivateKey_buffer(c, (const unsigned char *)keypem,
+                                            (long)keylen, WOLFSSL_FILETYPE_PEM);
+    /* The library's own check only where ours cannot tell: besides
+     * passing any EC key, Debian's crashes on some (found by fuzzing). */
+    match = r == WOLFSSL_SUCCESS ? key_matches(cfg, keypem, keylen) : 0;
+    if (keyown) {
+        wipe(keyown, keylen);
+        free(keyown);
+    }
     if (r != WOLFSSL_SUCCESS) {
         fail(err, cfg->key_source, "%scannot load the client key "
              "(missing, unreadable, encrypted or not PEM)", NULL);
         return -1;
     }
-    /* The library's own check only where ours cannot tell: besides
-     * passing any EC key, Debian's crashes on some (found by fuzzing). */
-    int match = key_matches(cfg);
     if (match < 0)
         match = wolfSSL_CTX_check_private_key(c) == WOLFSSL_SUCCESS;
     if (!match) {
