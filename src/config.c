@@ -36,7 +36,7 @@ enum opt {
     OPT_CONNECT_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_GRACE, OPT_PREWARM,
     OPT_ENABLED, OPT_CA_PEM, OPT_CERT_PEM, OPT_KEY_PEM,
     OPT_FORWARD_SIGTERM, OPT_STATS_INTERVAL, OPT_EXPIRY_WARN_DAYS,
-    OPT_BUSY_POLL,
+    OPT_BUSY_POLL, OPT_DUMPABLE,
     NOPT
 };
 
@@ -68,6 +68,7 @@ static const struct {
     [OPT_STATS_INTERVAL] = { NULL, "MEMTUNNEL_STATS_INTERVAL" },
     [OPT_EXPIRY_WARN_DAYS] = { NULL, "MEMTUNNEL_EXPIRY_WARN_DAYS" },
     [OPT_BUSY_POLL] = { "--busy-poll", "MEMTUNNEL_BUSY_POLL" },
+    [OPT_DUMPABLE] = { NULL, "MEMTUNNEL_DUMPABLE" },
 };
 
 /* What scan_args() learnt from argv. */
@@ -338,7 +339,7 @@ struct word {
     int value;
 };
 
-/* MEMTUNNEL_ENABLED: the usual spellings of a boolean. */
+/* MEMTUNNEL_ENABLED, MEMTUNNEL_DUMPABLE: the usual spellings of a boolean. */
 static const struct word bool_words[] = {
     { "true", 1 }, { "1", 1 }, { "yes", 1 }, { "on", 1 },
     { "false", 0 }, { "0", 0 }, { "no", 0 }, { "off", 0 }, { NULL, 0 }
@@ -549,6 +550,11 @@ static int parse_scalars(struct config *cfg, const struct args *a,
         return -1;
     if (r > 0)
         cfg->forward_sigterm = (enum config_switch)w;
+    if ((r = get_word(a, envp, OPT_DUMPABLE, bool_words,
+                      "true, 1, yes, on, false, 0, no or off", &w, err)) < 0)
+        return -1;
+    if (r > 0)
+        cfg->dumpable = w;
 
     if ((r = get_uint(a, envp, OPT_PREWARM, 0, 64, &u, err)) < 0)
         return -1;

@@ -108,6 +108,7 @@ struct config {
     unsigned busy_poll_us;            /* longest poll window, 0 = never */
     unsigned stats_interval;          /* seconds, 0 = off */
     unsigned expiry_warn_days;
+    int dumpable;                     /* MEMTUNNEL_DUMPABLE: allow cores */
 
     int json;                         /* check --json: one JSON document */
 

@@ -1,7 +1,9 @@
 /*
  * main: mode dispatch and exit codes.  The only file that exits.
  */
+#include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +78,10 @@ static const char usage[] =
 "\n"
 "Variables only: MEMTUNNEL_CA (inline PEM), MEMTUNNEL_ENABLED=false (exec the\n"
 "command untouched), MEMTUNNEL_FORWARD_SIGTERM=auto|yes|no,\n"
-"MEMTUNNEL_STATS_INTERVAL (seconds, 0 = off, default 60).\n"
+"MEMTUNNEL_STATS_INTERVAL (seconds, 0 = off, default 60),\n"
+"MEMTUNNEL_DUMPABLE=1 (allow core dumps and debuggers, which see the key;\n"
+"default: memtunnel is not dumpable).  The command's environment gets neither\n"
+"the inline MEMTUNNEL_CA, _CERT, _KEY nor MEMTUNNEL_USERNAME, _PASSWORD.\n"
 "\n"
 "In tunnel-only mode memtunnel prints MEMCACHE_SERVERS=... on stdout once it\n"
 "listens.  Exit codes: the command's (wrapper mode), 128+S when it was killed\n"
@@ -254,6 +259,37 @@ out:
 }
 
 /*
+ * memtunnel holds the client key and, in its buffers, the app's plaintext:
+ * unless MEMTUNNEL_DUMPABLE asks for cores (debugging), it is not
+ * dumpable, so it leaves no core and other users cannot read its
+ * /proc/PID/environ or attach to it.  The child regains the default at
+ * exec, so the app is unaffected.
+ */
+static void set_dumpable(const struct config *cfg)
+{
+    char reason[64];
+
+    if (cfg->dumpable || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+        return;
+    snprintf(reason, sizeof reason, "PR_SET_DUMPABLE: %s", strerror(errno));
+    log_event(LOG_WARN, "prctl-failed", "reason", reason, NULL);
+}
+
+/*
+ * The inline key's text lives in the environment block (cfg->key_pem
+ * points into it), where /proc/PID/environ and a core would show it for as
+ * long as memtunnel runs.  Once the TLS context holds the key, wipe the
+ * text and forget the pointer: nothing reads it again.
+ */
+static void forget_inline_key(struct config *cfg)
+{
+    if (cfg->key_pem == NULL)
+        return;
+    explicit_bzero((char *)cfg->key_pem, strlen(cfg->key_pem));
+    cfg->key_pem = NULL;
+}
+
+/*
  * Every tunnelled connection costs two descriptors; the usual soft limit
  * of 1024 would cap memtunnel at ~500 connections.  Raise it to the hard
  * limit (as servers such as nginx and redis do) and say what it is.
@@ -401,6 +437,7 @@ int main(int argc, char *argv[])
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     log_set_level((enum log_level)cfg.log_level);
+    set_dumpable(&cfg);
 
     if (tls_global_init() < 0) {
         log_event(LOG_ERROR, "tls-failed", "reason", "cannot initialise wolfSSL",
@@ -409,6 +446,7 @@ int main(int argc, char *argv[])
         return EX_SOFTWARE;
     }
     struct tls_ctx *tls = tls_ctx_new(&cfg, &err);
+    forget_inline_key(&cfg);
     if (tls == NULL) {
         report(&err);
         status = err.status;

@@ -462,6 +462,8 @@ static const struct {
     { A("--busy-poll", "0.5"), E(SRV), 78, "--busy-poll", "not a whole number" },
     { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL=on"), 78, "MEMTUNNEL_BUSY_POLL",
       "not a whole number" },
+    { NONE, E(SRV, "MEMTUNNEL_DUMPABLE=core"), 78,
+      "MEMTUNNEL_DUMPABLE", "true, 1, yes, on, false, 0, no or off" },
     { NONE, E(SRV, "MEMTUNNEL_STATS_INTERVAL=86401"), 78,
       "MEMTUNNEL_STATS_INTERVAL", "out of range 0-86400" },
     { NONE, E(SRV, "MEMTUNNEL_STATS_INTERVAL=1m"), 78,
@@ -549,6 +551,7 @@ GETTER(get_busy_poll, busy_poll_us)
 GETTER(get_stats, stats_interval)
 GETTER(get_expiry, expiry_warn_days)
 GETTER(get_heroku, on_heroku)
+GETTER(get_dumpable, dumpable)
 
 static const struct {
     const char *args[MAXWORDS];
@@ -642,6 +645,12 @@ static const struct {
     { NONE, E(SRV), get_heroku, 0 },
     { NONE, E(SRV, "DYNO=web.1"), get_heroku, 1 },
     { NONE, E(SRV, "DYNO="), get_heroku, 0 },
+
+    { NONE, E(SRV), get_dumpable, 0 },
+    { NONE, E(SRV, "MEMTUNNEL_DUMPABLE=1"), get_dumpable, 1 },
+    { NONE, E(SRV, "MEMTUNNEL_DUMPABLE=yes"), get_dumpable, 1 },
+    { NONE, E(SRV, "MEMTUNNEL_DUMPABLE=false"), get_dumpable, 0 },
+    { NONE, E(SRV, "MEMTUNNEL_DUMPABLE="), get_dumpable, 0 },
 };
 
 START_TEST(test_good_value)
