@@ -14,7 +14,7 @@
 # shellcheck disable=SC2153,SC2154 # *_PORT are set by start_memcached
 
 # Credentials come only from where this scenario puts them: the pair beside
-# MEMCACHIER_SERVERS (81-check-creds.sh tests which pair goes where).
+# MEMCACHIER_SERVERS (79-check-creds.sh tests which pair goes where).
 unset MEMCACHEDCLOUD_USERNAME MEMCACHEDCLOUD_PASSWORD MEMCACHE_USERNAME MEMCACHE_PASSWORD
 
 user=checkuser

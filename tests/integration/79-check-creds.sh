@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 81-check-creds: `memtunnel check` sends a node only the credentials that
+# 79-check-creds: `memtunnel check` sends a node only the credentials that
 # belong to it (SPEC §3a): the pair beside the variable its address came
 # from (MEMCACHIER_SERVERS -> MEMCACHIER_USERNAME/_PASSWORD, …), or
 # MEMTUNNEL_USERNAME/_PASSWORD, which override them and are the only source
