@@ -21,6 +21,7 @@
 #       server) on 127.0.0.1 plus a plaintext `notls:` listener, -I 2m;
 #       sets VAR_PORT (TLS), VAR_NOTLS_PORT, VAR_PID; logs in $T/VAR.log.
 #       --sasl makes it -S with one PLAIN user in its own sasldb.
+#       --extra "-l ::1" adds a TLS listener on ::1, its port in VAR_PORT6.
 #   stop_memcached VAR / restart_memcached VAR [--extra "ARGS"]
 #       (same ports, same options; --extra replaces the extra arguments)
 #   start_tls_terminator VAR BACKEND_PORT [CERT]
@@ -443,6 +444,8 @@ _lib_start_memcached() {
 		fail "memcached $var listens on TLS port $port" "got $tls_port"
 	printf -v "${var}_PORT" '%s' "$tls_port"
 	printf -v "${var}_NOTLS_PORT" '%s' "$notls_port"
+	# A TLS listener on ::1 (--extra "-l ::1") gets a port of its own.
+	printf -v "${var}_PORT6" '%s' "$(awk '/^TCP INET6: / { print $3; exit }' "$portfile")"
 }
 
 stop_memcached() {

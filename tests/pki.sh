@@ -10,6 +10,13 @@
 #   wrong.crt/key               CN and SAN wrong.example only (by ca)
 #   dnsonly.crt/key             SAN DNS:localhost only, CN dns-only (by ca)
 #   iponly.crt/key              SAN IP:127.0.0.1 only, CN ip-only (by ca)
+#   ip6only.crt/key             SAN IP:::1 only, CN ip6-only (by ca)
+#   ipname.crt/key              SAN DNS:other.example, IP:127.0.0.1, CN
+#                               localhost (by ca)
+#   dnsip.crt/key               SAN DNS:127.0.0.1 only: a name, not an address
+#   wildip.crt/key              SAN DNS:*.0.0.1 only
+#   wildcard.crt/key            SAN DNS:*.mc.test only
+#   cnonly.crt/key              no SAN at all, CN localhost (by ca)
 #   expired.crt/key             SAN localhost/127.0.0.1, validity in the past (by ca)
 #   selfsigned.crt/key          SAN localhost/127.0.0.1, self-signed
 #   unknownca.crt/key           SAN localhost/127.0.0.1 (by other-ca)
@@ -46,7 +53,7 @@ flock 9
 
 # Reuse a complete DIR; regenerate one older than a day, because soon3.crt
 # and soon30.crt must keep their "expires in N days" meaning.
-certs=(ca other-ca server wrong dnsonly iponly expired selfsigned unknownca client rsaclient soon3 soon30)
+certs=(ca other-ca server wrong dnsonly iponly ip6only ipname dnsip wildip wildcard cnonly expired selfsigned unknownca client rsaclient soon3 soon30)
 keys=(rsaclient-trad client-nopub rsaother)
 complete() {
 	local n
@@ -136,6 +143,53 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = IP:127.0.0.1
 
+[server_ip6only]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = IP:::1
+
+[server_ipname]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:other.example, IP:127.0.0.1
+
+[server_dnsip]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:127.0.0.1
+
+[server_wildip]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:*.0.0.1
+
+[server_wildcard]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:*.mc.test
+
+[server_nosan]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
 [selfsigned]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -175,6 +229,12 @@ leaf server localhost server_local ca 825
 leaf wrong wrong.example server_wrong ca 825
 leaf dnsonly dns-only server_dnsonly ca 825
 leaf iponly ip-only server_iponly ca 825
+leaf ip6only ip6-only server_ip6only ca 825
+leaf ipname localhost server_ipname ca 825
+leaf dnsip dns-ip server_dnsip ca 825
+leaf wildip wild-ip server_wildip ca 825
+leaf wildcard wildcard server_wildcard ca 825
+leaf cnonly localhost server_nosan ca 825
 leaf unknownca localhost server_short other-ca 825
 leaf client memtunnel-client client ca 825
 KEYTYPE=rsa leaf rsaclient memtunnel-rsa-client client ca 825
@@ -221,7 +281,7 @@ ossl req -new -x509 -key selfsigned.key -out selfsigned.crt -days 825 -sha256 \
 	-subj "/O=memtunnel tests/CN=localhost" \
 	-config ext.cnf -extensions selfsigned
 
-for n in server wrong dnsonly iponly expired soon3 soon30 client; do
+for n in server wrong dnsonly iponly ip6only ipname dnsip wildip wildcard cnonly expired soon3 soon30 client; do
 	cat "$n.crt" ca.crt >"$n-chain.crt"
 done
 cat unknownca.crt other-ca.crt >unknownca-chain.crt
@@ -259,6 +319,37 @@ expect_ok dnsonly.crt -purpose sslserver -verify_hostname localhost
 expect_fail dnsonly.crt 64 -verify_ip 127.0.0.1      # IP address mismatch
 expect_ok iponly.crt -purpose sslserver -verify_ip 127.0.0.1
 expect_fail iponly.crt 62 -verify_hostname localhost # hostname mismatch
+# Identity fixtures: each one's names are exactly what its tests rely on.
+# sans CERT: the subjectAltName extension as openssl prints it, or "".
+sans() {
+	openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | sed -n '2,$s/^ *//p'
+}
+expect_sans() {
+	local got
+	got=$(sans "$1")
+	[[ $got == "$2" ]] || die "fixture $1 has SAN \"$got\", want \"$2\""
+}
+expect_sans ip6only.crt 'IP Address:0:0:0:0:0:0:0:1'
+expect_ok ip6only.crt -purpose sslserver -verify_ip ::1
+expect_ok ip6only.crt -purpose sslserver -verify_ip 0:0::1
+expect_fail ip6only.crt 64 -verify_ip 127.0.0.1     # IP address mismatch
+expect_fail ip6only.crt 62 -verify_hostname localhost # hostname mismatch
+expect_sans ipname.crt 'DNS:other.example, IP Address:127.0.0.1'
+expect_ok ipname.crt -purpose sslserver -verify_ip 127.0.0.1
+expect_ok ipname.crt -purpose sslserver -verify_hostname other.example
+expect_fail ipname.crt 62 -verify_hostname localhost # CN=localhost is not consulted
+expect_sans dnsip.crt 'DNS:127.0.0.1'
+expect_ok dnsip.crt -purpose sslserver -verify_hostname 127.0.0.1  # as a name it is there
+expect_fail dnsip.crt 64 -verify_ip 127.0.0.1       # as an address it is not
+expect_sans wildip.crt 'DNS:*.0.0.1'
+expect_fail wildip.crt 64 -verify_ip 127.0.0.1
+expect_sans wildcard.crt 'DNS:*.mc.test'
+expect_ok wildcard.crt -purpose sslserver -verify_hostname node1.mc.test
+expect_fail wildcard.crt 62 -verify_hostname mc.test
+expect_sans cnonly.crt ''
+[[ $(openssl x509 -in cnonly.crt -noout -subject) == *'CN = localhost' ]] ||
+	die "cnonly.crt is not for CN=localhost"
+expect_ok cnonly.crt -purpose sslserver -verify_hostname localhost # only through the CN
 expect_fail expired.crt 10                           # certificate has expired
 expect_ok expired.crt -no_check_time -purpose sslserver -verify_hostname localhost
 expect_fail selfsigned.crt 18                        # self-signed certificate

@@ -35,11 +35,42 @@ static const struct verify_case verify_cases[] = {
     { "server", "other.example", 0, CONFIG_VERIFY_FULL, "name mismatch" },
     { "server", "10.9.8.7", 1, CONFIG_VERIFY_FULL, "name mismatch" },
     { "wrong", "localhost", 0, CONFIG_VERIFY_FULL, "name mismatch" },
+    /* An IP reference is an address: any textual form, compared as bytes
+     * with the iPAddress SANs only (RFC 9525 §6.4). */
+    { "server", "::1", 1, CONFIG_VERIFY_FULL, NULL },
+    { "server", "0:0::1", 1, CONFIG_VERIFY_FULL, NULL },
+    { "server", "0000::1", 1, CONFIG_VERIFY_FULL, NULL },
+    { "server", "0:0:0:0:0:0:0:1", 1, CONFIG_VERIFY_FULL, NULL },
+    { "server", "::2", 1, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "ip6only", "::1", 1, CONFIG_VERIFY_FULL, NULL },
+    { "ip6only", "127.0.0.1", 1, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "iponly", "::ffff:127.0.0.1", 1, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "ipname", "127.0.0.1", 1, CONFIG_VERIFY_FULL, NULL },
+    /* A DNS SAN, even one spelling the address, or a wildcard never
+     * matches an IP. */
+    { "dnsip", "127.0.0.1", 1, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "wildip", "127.0.0.1", 1, CONFIG_VERIFY_FULL, "name mismatch" },
+    /* An IP SAN never matches a name, and the subject CN is never
+     * consulted: not beside SANs, not without them. */
+    { "iponly", "localhost", 0, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "ip6only", "localhost", 0, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "ipname", "localhost", 0, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "ipname", "other.example", 0, CONFIG_VERIFY_FULL, NULL },
+    { "cnonly", "localhost", 0, CONFIG_VERIFY_FULL, "name mismatch" },
+    /* Names: case-insensitive; a wildcard stands for exactly one label. */
+    { "server", "LocalHost", 0, CONFIG_VERIFY_FULL, NULL },
+    { "wildcard", "node1.mc.test", 0, CONFIG_VERIFY_FULL, NULL },
+    { "wildcard", "NODE-2.MC.Test", 0, CONFIG_VERIFY_FULL, NULL },
+    { "wildcard", "mc.test", 0, CONFIG_VERIFY_FULL, "name mismatch" },
+    { "wildcard", "a.node1.mc.test", 0, CONFIG_VERIFY_FULL, "name mismatch" },
     { "expired", "localhost", 0, CONFIG_VERIFY_FULL, "certificate expired" },
     { "selfsigned", "localhost", 0, CONFIG_VERIFY_FULL, "self-signed certificate" },
     { "unknownca", "localhost", 0, CONFIG_VERIFY_FULL, "unknown issuer" },
     /* chain: everything but the name */
     { "wrong", "localhost", 0, CONFIG_VERIFY_CHAIN, NULL },
+    { "dnsip", "127.0.0.1", 1, CONFIG_VERIFY_CHAIN, NULL },
+    { "ip6only", "127.0.0.1", 1, CONFIG_VERIFY_CHAIN, NULL },
+    { "cnonly", "localhost", 0, CONFIG_VERIFY_CHAIN, NULL },
     { "expired", "localhost", 0, CONFIG_VERIFY_CHAIN, "certificate expired" },
     { "selfsigned", "localhost", 0, CONFIG_VERIFY_CHAIN, "self-signed certificate" },
     { "unknownca", "localhost", 0, CONFIG_VERIFY_CHAIN, "unknown issuer" },
@@ -48,6 +79,7 @@ static const struct verify_case verify_cases[] = {
     { "expired", "localhost", 0, CONFIG_VERIFY_NONE, NULL },
     { "selfsigned", "localhost", 0, CONFIG_VERIFY_NONE, NULL },
     { "unknownca", "localhost", 0, CONFIG_VERIFY_NONE, NULL },
+    { "dnsip", "127.0.0.1", 1, CONFIG_VERIFY_NONE, NULL },
 };
 
 START_TEST(verification)
