@@ -16,6 +16,7 @@ static const struct {
     { "buf", buf_suite },           { "child", child_suite },
     { "childenv", childenv_suite }, { "certinfo", certinfo_suite },
     { "config", config_suite },     { "logfmt", logfmt_suite },
+    { "ident", ident_suite },
     { "spin", spin_suite },         { "stats", stats_suite },
     { "tlsconn", tlsconn_suite },     { "resume", resume_suite },
 };

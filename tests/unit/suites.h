@@ -9,6 +9,7 @@ Suite *child_suite(void);
 Suite *childenv_suite(void);
 Suite *certinfo_suite(void);
 Suite *config_suite(void);
+Suite *ident_suite(void);
 Suite *logfmt_suite(void);
 Suite *resume_suite(void);
 Suite *spin_suite(void);
