@@ -138,10 +138,18 @@ static void advise_verify(const struct check_result *r, time_t now,
 
     if (strcmp(r->reason, "name mismatch") == 0) {
         leaf_names(r, names, sizeof names);
-        hint(a, "The certificate is for %s, not \"%s\". If that is the "
-             "server's name, list the server under it, or set --sni NAME "
-             "(MEMTUNNEL_SNI) to send and check that name.",
-             names[0] ? names : "other names", r->tls_name);
+        if (r->nchain > 0 && names[0] == '\0')
+            hint(a, "The certificate has no DNS or IP names, and memtunnel "
+                 "never consults the subject CN (RFC 9525): it names no "
+                 "server. The provider must list \"%s\" among its subject "
+                 "alternative names.", r->tls_name);
+        else
+            hint(a, "The certificate is for %s, not \"%s\"%s. If that is "
+                 "the server's name, list the server under it, or set --sni "
+                 "NAME (MEMTUNNEL_SNI) to send and check that name.",
+                 names[0] ? names : "other names", r->tls_name,
+                 r->tls_name_is_ip ? " (an address matches only an IP name, "
+                 "never a DNS name)" : "");
         hint(a, "%s", chain_risk);
     } else if (strcmp(r->reason, "certificate expired") == 0 && leaf) {
         int k = certinfo_first_expiring(r->chain, (size_t)r->nchain, now, 0);

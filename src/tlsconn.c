@@ -14,11 +14,18 @@
 #include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
+#include "ident.h"
 #include "tlsconn.h"
 
-/* on_verify must also run when verification succeeds, to keep the chain. */
+/* on_verify must also run when verification succeeds, to keep the chain
+ * and to check the leaf's names. */
 #ifndef WOLFSSL_ALWAYS_VERIFY_CB
 #error "wolfSSL must be built with WOLFSSL_ALWAYS_VERIFY_CB (CFLAGS=-DWOLFSSL_ALWAYS_VERIFY_CB, as buildpack/build-static.sh does)"
+#endif
+/* Without either, wolfSSL skips iPAddress SANs when it parses a
+ * certificate, and no IP upstream could ever be verified. */
+#if !defined(OPENSSL_ALL) && !defined(WOLFSSL_IP_ALT_NAME)
+#error "wolfSSL must parse iPAddress SANs (--enable-ip-alt-name, as buildpack/build-static.sh does)"
 #endif
 
 #include <stdio.h>
@@ -63,10 +70,50 @@ static int on_send(WOLFSSL *ssl, char *p, int sz, void *arg)
 }
 
 /*
+ * Does the leaf name the upstream?  1 yes, 0 no, -1 it cannot be parsed.
+ * wolfSSL keeps every SAN in altNames: a dNSName as its text, an iPAddress
+ * as its raw 4 or 16 bytes (in both builds; the text form it also makes is
+ * not used).  Only the SANs of the reference's kind are compared, and the
+ * subject CN never is (RFC 9525 §6.3).
+ */
+static int leaf_names_upstream(const struct tlsconn *t,
+                               const unsigned char *der, word32 len)
+{
+    DecodedCert dc;
+    int yes = -1;
+
+    wc_InitDecodedCert(&dc, der, len, NULL);
+    if (wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) == 0) {
+        yes = 0;
+        for (const DNS_entry *e = dc.altNames; e != NULL && !yes; e = e->next) {
+            if (e->name == NULL || e->len < 0)
+                continue;
+            if (t->ip_len > 0)
+                yes = e->type == ASN_IP_TYPE
+                      && ident_match_ip(t->ip, t->ip_len,
+                                        (const unsigned char *)e->name, (size_t)e->len);
+            else
+                yes = e->type == ASN_DNS_TYPE
+                      && ident_match_dns(t->name, e->name, (size_t)e->len);
+        }
+    }
+    wc_FreeDecodedCert(&dc);
+    return yes;
+}
+
+/*
  * Called on the leaf once the chain is checked (WOLFSSL_ALWAYS_VERIFY_CB:
  * Debian's build defines it, the static build sets it) and on any failure;
- * store->certs is every certificate the server sent.  Copies them and
- * returns the verdict unchanged.
+ * store->certs is every certificate the server sent, leaf first.  Copies
+ * them; then, in full mode, when wolfSSL passed the chain and this call is
+ * the leaf's, checks that the leaf names the upstream.  The leaf's call is
+ * the one with error_depth 0, made once per full handshake and last:
+ * Debian's build (WOLFSSL_VERIFY_CB_ALL_CERTS) calls first for each CA
+ * certificate the server sent, with error_depth 1, 2, ..., the static
+ * build only for those that fail.  A mismatch turns the pass into a
+ * failure: wolfSSL then fails the handshake with VERIFY_CERT_ERROR (in
+ * both builds), and t->ident says why.  Otherwise the verdict stays
+ * wolfSSL's.
  */
 static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
@@ -75,6 +122,17 @@ static int on_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 
     if (t == NULL || store->certs == NULL || store->totalCerts <= 0)
         return preverify;
+    if (preverify && t->check_ident && store->error_depth == 0) {
+        int yes = leaf_names_upstream(t, store->certs[0].buffer, store->certs[0].length);
+        if (yes <= 0) {
+            /* Unparsable (out of memory: wolfSSL parsed it already) stays
+             * wolfSSL's "verification failed"; no match is a mismatch. */
+            t->ident = yes == 0 ? -1 : 0;
+            preverify = 0;
+        } else {
+            t->ident = 1;
+        }
+    }
     for (int i = 0; i < store->totalCerts && n < TLSCONN_CHAIN_MAX; i++, n++)
         total += store->certs[i].length;
     struct tlsconn_chain *c = malloc(sizeof *c + total);
@@ -125,10 +183,13 @@ int tlsconn_init(struct tlsconn *t, struct tls_ctx *ctx, const char *name,
     if (!name_is_ip && wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, name,
                                       (word16)strlen(name)) != WOLFSSL_SUCCESS)
         return -1;
-    /* Nothing checks the name unless asked to, in any build. */
-    if (tls_ctx_verify(ctx) == CONFIG_VERIFY_FULL
-        && wolfSSL_check_domain_name(t->ssl, name) != WOLFSSL_SUCCESS)
+    /* The identity is checked by on_verify, not by wolfSSL's name check,
+     * which compares an IP as text with every SAN, and falls back to the
+     * CN (see ident.h for the rules). */
+    t->name = name;
+    if (name_is_ip && ident_parse_ip(name, t->ip, &t->ip_len) < 0)
         return -1;
+    t->check_ident = tls_ctx_verify(ctx) == CONFIG_VERIFY_FULL;
     return 0;
 }
 
@@ -203,7 +264,10 @@ static int failed(struct tlsconn *t, int err)
         t->err = err;
         if (t->oom)
             strcpy(t->reason, "out of memory");
-        else if (err == ASN_NO_SIGNER_E && lone_self_issued(t)) {
+        else if (t->ident < 0) {
+            t->kind = TLS_FAIL_VERIFY;
+            strcpy(t->reason, "name mismatch");
+        } else if (err == ASN_NO_SIGNER_E && lone_self_issued(t)) {
             t->kind = TLS_FAIL_VERIFY;
             strcpy(t->reason, "self-signed certificate");
         } else {
@@ -219,8 +283,15 @@ static int failed(struct tlsconn *t, int err)
 int tlsconn_handshake(struct tlsconn *t)
 {
     int r = wolfSSL_connect(t->ssl);
-    if (r == WOLFSSL_SUCCESS)
+    if (r == WOLFSSL_SUCCESS) {
+        /* In full mode no full handshake ends without on_verify having
+         * matched the leaf's names; if wolfSSL ever skipped the callback,
+         * refuse rather than trust an unchecked peer.  A resumed session
+         * was checked in its full handshake, towards the same upstream. */
+        if (t->check_ident && t->ident != 1 && !wolfSSL_session_reused(t->ssl))
+            return failed(t, VERIFY_CERT_ERROR);
         return 0;
+    }
     int err = wolfSSL_get_error(t->ssl, r);
     if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
         return TLSCONN_AGAIN;

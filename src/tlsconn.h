@@ -53,12 +53,21 @@ struct tlsconn {
     enum tls_failure kind;
     char reason[160];
     struct tlsconn_chain *chain;   /* from the last full handshake, or NULL */
+    /* The reference identity, checked on the leaf when verify is full. */
+    const char *name;        /* the upstream as a DNS name (ip_len 0) */
+    unsigned char ip[16];    /* or as an address, ip_len 4 or 16 bytes */
+    size_t ip_len;
+    int check_ident;         /* verify full: the leaf must name the upstream */
+    int ident;               /* 1 the leaf named it, -1 it did not, 0 unseen */
 };
 
 /*
  * Set up a session towards `name`: sent as SNI unless it is an IP literal,
- * and checked against the certificate's SANs when verify is full.  Returns
- * 0 or -1 (out of memory).  tlsconn_free must be called either way.
+ * and checked against the certificate's SANs when verify is full (see
+ * ident.h: an IP only against iPAddress SANs, as bytes; a name only against
+ * dNSName SANs; never the subject CN).  name must stay valid until
+ * tlsconn_free.  Returns 0 or -1 (out of memory, or name_is_ip and name is
+ * no IP literal).  tlsconn_free must be called either way.
  */
 int tlsconn_init(struct tlsconn *t, struct tls_ctx *ctx, const char *name,
                  int name_is_ip);

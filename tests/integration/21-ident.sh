@@ -129,3 +129,9 @@ for c in "${bad[@]}"; do
 	assert_match "$out" $'\n  verify     FAILED: name mismatch\n' "CHECK: $up ($s): the verdict is name mismatch"
 	assert_match "$out" $'\n  result     FAIL at verify: name mismatch' "CHECK: $up ($s): result FAIL at verify"
 done
+# The advice says why: an address is not matched by a DNS name, and a
+# certificate with no SAN names nothing (its CN is not read).
+assert_match "$(cat "$T/check$((${#good[@]} + 3)).out")" 'The certificate is for DNS:127\.0\.0\.1, not "127\.0\.0\.1" \(an address matches only an IP name, never a DNS name\)' \
+	"CHECK: DNS:127.0.0.1 against 127.0.0.1: the advice says a DNS name never matches an address"
+assert_match "$(cat "$T/check$((${#good[@]} + ${#bad[@]})).out")" 'no DNS or IP names, and memtunnel never consults the subject CN' \
+	"CHECK: the CN-only certificate: the advice says the CN is not consulted"
