@@ -50,7 +50,12 @@
 #   wait_count FILE REGEX N [TIMEOUT]
 #   rss_kb PID   cpu_ticks PID ($hz a second)   mcload ARGS...   mc_stat PORT NAME   mc_get PORT KEY
 #   mc_set PORT KEY VALUE   tcp_probe PORT [PAYLOAD] [TIMEOUT]   now_ms
-#   free_port
+#   free_port   py_run ARGS... ($PY with tests/mcread.py importable)
+#
+# Every reader of memcache replies frames them by their lengths (the VALUE
+# or VA line's, the binary header's body length), never by looking for END
+# in the bytes: values in the tests hold protocol text on purpose. Python
+# readers use tests/mcread.py.
 
 set -euo pipefail
 shopt -s nullglob
@@ -267,20 +272,32 @@ free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# py_run ARGS...: $PY with tests/ on its module path (import mcread), and
+# no __pycache__ left in the tree. A function: in bg_start, use env with
+# the same two variables and "$PY" instead, so that the pid tracked is
+# python's.
+py_run() { PYTHONPATH=$TESTS_DIR${PYTHONPATH:+:$PYTHONPATH} PYTHONDONTWRITEBYTECODE=1 "$PY" "$@"; }
+
 # _lib_text_cmd PORT CMD: one text-protocol command on a plaintext port,
-# prints the reply lines (CR stripped) up to END/STORED/... or EOF.
+# prints the reply lines (CR stripped) up to END/STORED/... or EOF. For
+# replies made of lines only (stats, set, version): a VALUE line, whose data
+# block only its length can frame, fails it (mc_get reads values).
 _lib_text_cmd() {
-	local port=$1 cmd=$2 fd line
+	local port=$1 cmd=$2 fd line status=0
 	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
 	printf '%s' "$cmd" >&"$fd"
 	while IFS= read -r -t 5 line <&"$fd"; do
 		line=${line%$'\r'}
+		case $line in
+		VALUE\ *) status=1 && break ;;
+		esac
 		printf '%s\n' "$line"
 		case $line in
 		END | STORED | NOT_STORED | DELETED | NOT_FOUND | ERROR | VERSION\ * | *_ERROR*) break ;;
 		esac
 	done
 	exec {fd}>&-
+	return "$status"
 }
 
 # mc_stat PORT NAME: the value of one general statistic, via a plaintext port.
@@ -291,12 +308,30 @@ mc_stat() {
 	echo "$v"
 }
 
-# mc_get PORT KEY: the value (one line) stored under KEY, empty if none.
+# mc_get PORT KEY: the value stored under KEY, empty if none. The data
+# block is read by the length in the VALUE line, so any text in it (an END
+# line too) is part of the value; fails on a malformed reply. For values
+# without NUL bytes, which $(...) drops.
 mc_get() {
-	_lib_text_cmd "$1" "get $2"$'\r\n' | awk 'NR == 2 && prev ~ /^VALUE / { print } { prev = $0 }'
+	local fd line status=1 re=$'^VALUE [^ ]+ [0-9]+ ([0-9]+)\r$'
+	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+	printf 'get %s\r\n' "$2" >&"$fd"
+	IFS= read -r -t 5 line <&"$fd" || line=
+	if [[ $line =~ $re ]]; then
+		# head -c reads no further than the count: the socket keeps the
+		# CR LF and END that follow.
+		timeout 5 head -c "${BASH_REMATCH[1]}" <&"$fd" &&
+			IFS= read -r -t 5 line <&"$fd" && [[ $line == $'\r' ]] &&
+			IFS= read -r -t 5 line <&"$fd" && [[ $line == $'END\r' ]] && status=0
+	elif [[ $line == $'END\r' ]]; then
+		status=0
+	fi
+	exec {fd}>&-
+	[[ $status -eq 0 ]] || echo "mc_get $1 $2: malformed reply" >&2
+	return "$status"
 }
 
-# mc_set PORT KEY VALUE: store a one-line VALUE; succeeds on STORED.
+# mc_set PORT KEY VALUE: store VALUE (ASCII, CR LF allowed); succeeds on STORED.
 mc_set() {
 	local r
 	r=$(_lib_text_cmd "$1" "set $2 0 0 ${#3}"$'\r\n'"$3"$'\r\n')
