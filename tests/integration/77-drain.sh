@@ -34,15 +34,16 @@ port=$(sed 's/.*://' "$T/run.servers")
 # A client that connects, does one set/get, and then holds the connection.
 cat >"$T/hold.py" <<'EOF2'
 import socket, sys, time
+import mcread
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(b"set drain 0 0 2\r\nok\r\nget drain\r\n")
-got = b""
-while not got.endswith(b"END\r\n"):
-    got += s.recv(4096)
-print("held", got.count(b"VALUE"), flush=True)
+r = mcread.Reader(s)
+s.sendall(b"set drain 0 0 7\r\n\r\nEND\r\n\r\nget drain\r\n")
+assert r.text().status == b"STORED"
+print("held", len([v for v in r.text().values if v.data == b"\r\nEND\r\n"]), flush=True)
 time.sleep(30)
 EOF2
-bg_start HOLD "$PY" "$T/hold.py" "$port"
+# env execs python, so HOLD_PID is the client itself.
+bg_start HOLD env "PYTHONPATH=$TESTS_DIR" PYTHONDONTWRITEBYTECODE=1 "$PY" "$T/hold.py" "$port"
 wait_log "$T/HOLD.out" '^held 1$' 10 || fail "the client holds a working connection"
 ok "a client holds a tunnel connection open"
 

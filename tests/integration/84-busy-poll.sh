@@ -13,20 +13,20 @@
 # apart, for SECONDS; prints "gets=N".
 cat >"$T/client.py" <<'EOF'
 import socket, sys, time
+import mcread
 port, secs, gap = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-s.sendall(b"set bp 0 0 5\r\nhello\r\n")
-assert s.recv(64) == b"STORED\r\n"
+r = mcread.Reader(s)
+value = b"a\r\nEND\r\nVALUE bp 0 1\r\nMN\r\n"
+s.sendall(b"set bp 0 0 %d\r\n%s\r\n" % (len(value), value))
+assert r.text().status == b"STORED"
+want = mcread.TextReply(b"END", [mcread.Value(b"bp", 0, value, None)], {})
 n, end = 0, time.monotonic() + secs
 while time.monotonic() < end:
     s.sendall(b"get bp\r\n")
-    buf = b""
-    while not buf.endswith(b"END\r\n"):
-        chunk = s.recv(256)
-        assert chunk, "closed"
-        buf += chunk
-    assert buf == b"VALUE bp 0 5\r\nhello\r\nEND\r\n", buf
+    got = r.text()
+    assert got == want, got
     n += 1
     if gap:
         time.sleep(gap)
@@ -82,7 +82,7 @@ assert_eq 0 "$(polled_ms "$n0")" "with no traffic the loop never polls"
 
 # ---- requests back to back: it polls -----------------------------------------
 n0=$(count_log "$T/MT.log" "$line_re")
-out=$("$PY" "$T/client.py" "$MT_PORT" 2 0 2>&1) || fail "gets back to back" "$out"
+out=$(py_run "$T/client.py" "$MT_PORT" 2 0 2>&1) || fail "gets back to back" "$out"
 assert_match "$out" '^gets=[0-9]+$' "gets back to back, every reply right ($out)"
 wait_count "$T/MT.log" "$line_re" $((n0 + 3)) 5 >/dev/null
 ms=$(polled_ms "$n0")
@@ -99,11 +99,11 @@ bg_start DELAY "$PY" "$T/delay.py" "$T/delay.port" "$UP_PORT" 0.003
 wait_until 10 test -s "$T/delay.port" || fail "the delaying relay listens" "$(cat "$T/DELAY.log")"
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$(cat "$T/delay.port")" \
 	--listen 127.0.0.1:0 --ca "$PKI/ca.crt"
-"$PY" "$T/client.py" "$MT_PORT" 0.5 0 >/dev/null 2>&1 || fail "gets through the far upstream (warm-up)"
+py_run "$T/client.py" "$MT_PORT" 0.5 0 >/dev/null 2>&1 || fail "gets through the far upstream (warm-up)"
 n0=$(count_log "$T/MT.log" "$line_re")
 c0=$(cpu_ticks "$MT_PID")
 t0=$(now_ms)
-out=$("$PY" "$T/client.py" "$MT_PORT" 3 0 2>&1) || fail "gets through the far upstream" "$out"
+out=$(py_run "$T/client.py" "$MT_PORT" 3 0 2>&1) || fail "gets through the far upstream" "$out"
 c1=$(cpu_ticks "$MT_PID")
 t1=$(now_ms)
 assert_match "$out" '^gets=[0-9]+$' "gets through an upstream 3 ms away ($out)"
@@ -122,7 +122,7 @@ bg_stop DELAY
 # ---- --busy-poll 0: off --------------------------------------------------------
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$UP_PORT" \
 	--listen 127.0.0.1:0 --ca "$PKI/ca.crt" --busy-poll 0
-out=$("$PY" "$T/client.py" "$MT_PORT" 1 0 2>&1) || fail "gets with --busy-poll 0" "$out"
+out=$(py_run "$T/client.py" "$MT_PORT" 1 0 2>&1) || fail "gets with --busy-poll 0" "$out"
 assert_match "$out" '^gets=[0-9]+$' "with --busy-poll 0 every reply is right ($out)"
 wait_log "$T/MT.log" 'at=stats upstream=' 5
 assert_eq 0 "$(count_log "$T/MT.log" "$line_re")" "with --busy-poll 0 there is nothing to report: off"

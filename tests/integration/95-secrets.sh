@@ -56,8 +56,9 @@ bg_start MTLS stunnel4 "$T/mtls.conf"
 # binary_version PORT [CERT KEY]: a binary-protocol version request over
 # TLS; prints `version V`, `closed` or `error KIND`.
 binary_version() {
-	"$PY" - "$PKI/ca.crt" "$@" <<'EOF' 2>&1 || true
+	py_run - "$PKI/ca.crt" "$@" <<'EOF' 2>&1 || true
 import socket, ssl, sys
+import mcread
 ca, port = sys.argv[1], int(sys.argv[2])
 ctx = ssl.create_default_context(cafile=ca)
 if len(sys.argv) > 3:
@@ -66,12 +67,9 @@ try:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             s.sendall(b"\x80\x0b" + b"\x00" * 22)
-            hdr = s.recv(24)
-            if len(hdr) < 24:
-                print("closed")
-                sys.exit(0)
-            body = s.recv(int.from_bytes(hdr[8:12], "big"))
-            print("version", body.decode())
+            print("version", mcread.Reader(s).binary().value.decode())
+except mcread.Closed:
+    print("closed")
 except (OSError, ssl.SSLError) as e:
     print("error", e.__class__.__name__)
 EOF
