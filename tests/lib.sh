@@ -7,6 +7,8 @@
 #   $T        a fresh temporary directory, removed on exit
 #   $PKI      the test PKI (tests/pki.sh), shared through MEMTUNNEL_TEST_PKI
 #   $ROOT     the repository root; $MEMTUNNEL, $MCLOAD, $PY the programs used
+#             (defaults: bin/memtunnel and build/default/tools/mcload, as a
+#             plain `make` and `make tools` build them)
 # and an EXIT trap that stops every process this scenario started (by pid,
 # nothing else) and dumps the logs in $T when the scenario failed.
 #
@@ -63,7 +65,7 @@ shopt -s nullglob
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$TESTS_DIR/.." && pwd)
 MEMTUNNEL=${MEMTUNNEL:-$ROOT/bin/memtunnel}
-MCLOAD=${MCLOAD:-$ROOT/build/tools/mcload}
+MCLOAD=${MCLOAD:-$ROOT/build/default/tools/mcload}
 PY=${PY:-/usr/bin/python3}
 SCENARIO=$(basename "$0" .sh)
 
@@ -263,7 +265,7 @@ rss_kb() {
 }
 
 mcload() {
-	[[ -x $MCLOAD ]] || fail "mcload is built" "$MCLOAD is missing (run make)"
+	[[ -x $MCLOAD ]] || fail "mcload is built" "$MCLOAD is missing (run make tools)"
 	"$MCLOAD" "$@"
 }
 

@@ -4,6 +4,10 @@
 #
 #   tests/integration/run.sh [-v] [SCENARIO...]
 #
+# MEMTUNNEL (default bin/memtunnel), MCLOAD (default build/default/tools/
+# mcload, built here with `make tools` when MCLOAD is not set) and
+# MEMTUNNEL_TEST_PKI (default: a fresh PKI for this run) say what is tested.
+#
 # Each scenario runs under `timeout` (SCENARIO_TIMEOUT seconds, default 120)
 # with its output kept in a log, shown when it fails (always with -v). One
 # line per scenario, then the summary line `N passed, N failed`; the exit
@@ -36,6 +40,19 @@ else
 			scenarios+=("${matches[@]}")
 		fi
 	done
+fi
+
+# Run by hand after a plain `make`: build (or refresh) the load tool the
+# scenarios use and check the test packages, as `make integration` does
+# before it runs this with MCLOAD set.
+root=$(cd "$here/../.." && pwd)
+if [[ -z ${MCLOAD:-} ]]; then
+	make -C "$root" --no-print-directory tools
+	"$root/tests/deps.sh" test
+fi
+if [[ -z ${MEMTUNNEL:-} && ! -x $root/bin/memtunnel ]]; then
+	echo "run.sh: $root/bin/memtunnel is missing: run make (or set MEMTUNNEL)" >&2
+	exit 1
 fi
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/memtunnel-it.XXXXXX")
