@@ -545,5 +545,226 @@ spoil_extra() {
 }
 check "a file the mirror's SHA256SUMS does not list stops the build, naming it" spoil_extra
 
+# ---------------------------------------------------------------- mirror trust
+
+# build_as NAME MIRROR [VAR=VALUE...]: build-static.sh as the builder from
+# MIRROR, with the first compile's cache (a build of the same sources
+# reuses it) and its own work directory; output in $T/NAME.out and .err.
+build_as() {
+	local name=$1 dir=$2
+	shift 2
+	chmod -R a+rX "$dir"
+	mkdir -p "$H/work-$name"
+	[[ ${#builder[@]} -eq 0 ]] || chown 65534:65534 "$H/work-$name"
+	as_builder MEMTUNNEL_SOURCE_MIRROR="$dir" "$@" "$root/buildpack/build-static.sh" \
+		--out "$H/work-$name/memtunnel" --cache "$cache/memtunnel" --work "$H/work-$name" \
+		>"$T/$name.out" 2>"$T/$name.err"
+}
+
+# (a) Valid-Until. Debian's index cannot be re-signed, so the clock is
+# faked for the check instead: MEMTUNNEL_TEST_NOW, a day past the earliest
+# Valid-Until in the mirror (Debian's security pocket: a week after its
+# Date). apt's own Valid-Until check keeps the real clock.
+expired_ok() {
+	local f until=0 t now
+	while IFS= read -r f; do
+		t=$(sed -n '/^-----BEGIN PGP SIGNATURE/q; s/^Valid-Until: //p' "$f" | head -n 1)
+		[[ -n $t ]] || continue
+		t=$(date -d "$t" +%s) || return 1
+		[[ $until -ne 0 && $t -ge $until ]] || until=$t
+	done < <(find "$mirror" -type f -name InRelease)
+	[[ $until -ne 0 ]] || { echo "no InRelease of the mirror has a Valid-Until: nothing to check"; return 0; }
+	now=$((until + 86400))
+	if build_as expired "$mirror" MEMTUNNEL_TEST_NOW="$now"; then
+		echo "a build from an index expired a day ago succeeded"
+		cat "$T/expired.out" "$T/expired.err"
+		return 1
+	fi
+	cat "$T/expired.err"
+	grep -q "signed index past its Valid-Until: .* expired on " "$T/expired.err" || return 1
+	grep -q "MEMTUNNEL_ALLOW_EXPIRED_INDEX=1" "$T/expired.err" || return 1
+	build_as expired-allowed "$mirror" MEMTUNNEL_TEST_NOW="$now" MEMTUNNEL_ALLOW_EXPIRED_INDEX=1 ||
+		{ cat "$T/expired-allowed.out" "$T/expired-allowed.err"; return 1; }
+	cat "$T/expired-allowed.err"
+	grep -q "warning: MEMTUNNEL_ALLOW_EXPIRED_INDEX=1: building from a signed index past its Valid-Until" \
+		"$T/expired-allowed.err" || return 1
+	grep -q "warning:   .* expired on " "$T/expired-allowed.err" || return 1
+	"$H/work-expired-allowed/memtunnel" --version
+}
+check "an index past its Valid-Until stops a mirror build; MEMTUNNEL_ALLOW_EXPIRED_INDEX=1 builds, logged" expired_ok
+
+# change_byte FILE: change the byte in the middle of FILE to another value.
+change_byte() {
+	local size at old new
+	size=$(stat -c %s "$1") || return 1
+	at=$((size / 2))
+	old=$(dd if="$1" bs=1 skip="$at" count=1 status=none)
+	new=Z
+	[[ $old != Z ]] || new=Y
+	printf '%s' "$new" | dd of="$1" bs=1 seek="$at" conv=notrunc status=none
+}
+
+# (b) One byte of a signed InRelease changed (SHA256SUMS rewritten to
+# match): the signature check stops the build, naming the file.
+spoil_inrelease_byte() {
+	local d f
+	d=$(bad_mirror inrelease-byte) && f=$(mirror_file "$d/deb.debian.org" InRelease) || return 1
+	cp "$f" "$T/inrelease.orig"
+	change_byte "$f" && ! cmp -s "$f" "$T/inrelease.orig" && relist "$d" || return 1
+	spoiled inrelease-byte "$d" "could not verify the signed index ${f#"$d"/}"
+}
+check "one byte changed in a signed InRelease stops the build, naming the file" spoil_inrelease_byte
+
+# index_versions DIR PKG: "VERSION<TAB>DIRECTORY<TAB>SOURCES-FILE" for each
+# PKG that a Sources index of mirror DIR lists.
+index_versions() {
+	local idx
+	while IFS= read -r idx; do
+		xz -dc "$idx" | awk -v p="$2" -v f="$idx" '
+			/^Package: / { pk = $2 } /^Version: / { v = $2 } /^Directory: / { d = $2 }
+			/^$/ { if (pk == p) print v "\t" d "\t" f; pk = "" }
+			END { if (pk == p) print v "\t" d "\t" f }'
+	done < <(find "$1" -path '*/source/Sources.xz')
+}
+
+# older_wolfssl DIR: replace the newest wolfssl in mirror DIR by an older
+# one that a signed index also lists (the genuine .dsc and .debian.tar,
+# fetched from the archive and checked against that index); offline, or
+# when no index lists an older one, by a copy of the newest .dsc under an
+# older version (the refusal comes before any file is read). Prints
+# "OLD NEWEST".
+older_wolfssl() {
+	local d=$1 lines newest old odir oidx host f name sha ndsc base
+	mapfile -t lines < <(index_versions "$d" wolfssl)
+	[[ ${#lines[@]} -gt 0 ]] || { echo "no wolfssl in the mirror's indexes" >&2; return 1; }
+	newest=$(printf '%s\n' "${lines[@]}" | cut -f1 | while read -r v; do
+		if [[ -z ${b:-} ]] || dpkg --compare-versions "$v" gt "$b"; then b=$v; fi
+		echo "$b"
+	done | tail -n 1)
+	old=
+	for f in "${lines[@]}"; do
+		IFS=$'\t' read -r v dir idx <<<"$f"
+		if dpkg --compare-versions "$v" lt "$newest" &&
+			{ [[ -z $old ]] || dpkg --compare-versions "$v" gt "$old"; }; then
+			old=$v odir=$dir oidx=$idx
+		fi
+	done
+	ndsc=$(mirror_file "$d" "wolfssl_${newest#*:}.dsc") || return 1
+	base=
+	if [[ -n $old ]]; then
+		# The archive's root in the mirror: the Sources index's path
+		# up to /dists/.
+		base=${oidx%/dists/*}
+		host=http://${base#"$d"/}
+		mkdir -p "$base/$odir"
+		while read -r sha name; do
+			/usr/lib/apt/apt-helper download-file "$host/$odir/$name" "$base/$odir/$name" "SHA256:$sha" \
+				>"$T/older-download.log" 2>&1 || { base=; break; }
+		done < <(xz -dc "$oidx" | awk -v v="$old" '
+			/^Package: / { pk = $2 } /^Version: / { ver = $2 }
+			/^Checksums-Sha256:/ { c = 1; next } /^[^ ]/ { c = 0 }
+			c && pk == "wolfssl" && ver == v && $3 ~ /\.(dsc|debian\.tar\.[a-z]+)$/ { print $1, $3 }')
+	fi
+	if [[ -z $base ]]; then
+		echo "(no genuine older wolfssl at hand: a copy of the newest .dsc stands for one)" >&2
+		old="${newest}~older"
+		cp "$ndsc" "$(dirname "$ndsc")/wolfssl_${old#*:}.dsc"
+	fi
+	rm -f "$ndsc" "$(dirname "$ndsc")/wolfssl_${newest#*:}".debian.tar.*
+	relist "$d"
+	echo "$old $newest"
+}
+
+# (c) The mirror carries an older wolfssl than the newest the signed
+# indexes offer (a security update left out): refused, naming both.
+spoil_older() {
+	local d v
+	d=$(bad_mirror older) && v=$(older_wolfssl "$d") || return 1
+	echo "supplied and newest: $v"
+	v=${v//./\\.} # (a pattern: versions hold . and +)
+	v=${v//+/\\+}
+	spoiled older "$d" "wolfssl ${v%% *} is older than ${v##* }, the newest the signed Sources index offers"
+}
+check "a mirror carrying an older wolfssl than its signed index offers stops the build, naming both" spoil_older
+
+# The same with the pocket of the newest left out altogether, index and
+# all: the mirror must carry every pocket the system installs from.
+spoil_pocket() {
+	local d v ndsc pocket
+	d=$(bad_mirror pocket) && ndsc=$(mirror_file "$d" 'wolfssl_*.dsc') || return 1
+	pocket=${ndsc%/pool/*}
+	v=$(older_wolfssl "$d") || return 1
+	[[ $v != *'~older '* ]] || { echo "no older wolfssl in another pocket: nothing to check"; return 0; }
+	rm -rf "$pocket"
+	relist "$d"
+	echo "left out: ${pocket#"$d"/}; the mirror carries wolfssl ${v%% *}"
+	spoiled pocket "$d" "the mirror has no signed index for .*${pocket#"$d"/}"
+}
+check "a mirror leaving out the pocket of the newest wolfssl stops the build, naming it" spoil_pocket
+
+# (e) The host's apt configuration cannot weaken the checks: with an
+# APT_CONFIG allowing insecure and unauthenticated repositories, a mirror
+# whose InRelease has lost its signature is still refused.
+spoil_apt_config() {
+	local d f
+	d=$(bad_mirror hostile) && f=$(mirror_file "$d/deb.debian.org" InRelease) || return 1
+	awk '/^-----BEGIN PGP SIGNED MESSAGE/ { h = 1; next } h && /^$/ { h = 0; next } h { next }
+		/^-----BEGIN PGP SIGNATURE/ { exit } { print }' "$f" >"$T/unsigned" && mv "$T/unsigned" "$f" || return 1
+	relist "$d"
+	cat >"$T/hostile.conf" <<'EOF'
+Acquire::AllowInsecureRepositories "true";
+Acquire::AllowDowngradeToInsecureRepositories "true";
+Acquire::AllowWeakRepositories "true";
+APT::Get::AllowUnauthenticated "true";
+Acquire::Check-Valid-Until "false";
+EOF
+	chmod a+r "$T/hostile.conf"
+	if build_as hostile "$d" APT_CONFIG="$T/hostile.conf"; then
+		echo "the build from an unsigned index succeeded"
+		cat "$T/hostile.out" "$T/hostile.err"
+		return 1
+	fi
+	cat "$T/hostile.err"
+	grep -q "could not verify the signed index ${f#"$d"/}" "$T/hostile.err"
+}
+check "a hostile APT_CONFIG (insecure repositories allowed) does not let an unsigned index through" spoil_apt_config
+
+# (d) Two builds at once, sharing the work and cache directories, into
+# different outputs. memtunnel's sources differ from the cached build's
+# (a comment), so both compile it while the other runs; the second starts
+# once the first is compiling.
+concurrent_ok() {
+	local bp=$T/bp-conc cc=$T/conc-cache wk=$T/conc-work pa pb sa=0 sb=0 i left
+	rm -rf "$bp" "$cc" "$wk"
+	cp -a "$root" "$bp"
+	echo "/* concurrent build test */" >>"$bp/src/main.c"
+	mkdir -p "$cc" "$wk"
+	cp -a "$cache/memtunnel/"wolfssl-* "$cc/" || return 1
+	MEMTUNNEL_SOURCE_MIRROR=$mirror timeout 600 "$bp/buildpack/build-static.sh" --out "$T/conc-a" \
+		--cache "$cc" --work "$wk" >"$T/conc-a.log" 2>&1 &
+	pa=$!
+	for ((i = 0; i < 1200; i++)); do
+		grep -q 'Compiling memtunnel' "$T/conc-a.log" 2>/dev/null && break
+		kill -0 "$pa" 2>/dev/null || break
+		sleep 0.1
+	done
+	MEMTUNNEL_SOURCE_MIRROR=$mirror timeout 600 "$bp/buildpack/build-static.sh" --out "$T/conc-b" \
+		--cache "$cc" --work "$wk" >"$T/conc-b.log" 2>&1 &
+	pb=$!
+	wait "$pa" || sa=$?
+	wait "$pb" || sb=$?
+	echo "--- first (exit $sa)"
+	cat "$T/conc-a.log"
+	echo "--- second (exit $sb)"
+	cat "$T/conc-b.log"
+	[[ $sa -eq 0 && $sb -eq 0 ]] || return 1
+	grep -q 'Compiling memtunnel' "$T/conc-b.log" || { echo "the second build did not compile"; return 1; }
+	cmp "$T/conc-a" "$T/conc-b" || return 1
+	"$T/conc-a" --version || return 1
+	left=$(find "$wk" "$cc" -mindepth 1 -maxdepth 1 \( -name 'build.*' -o -name '.*' \))
+	[[ -z $left ]] || { printf 'left behind:\n%s\n' "$left"; return 1; }
+}
+check "two builds at once sharing work and cache directories both succeed" concurrent_ok
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
