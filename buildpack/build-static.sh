@@ -22,13 +22,26 @@
 # patches to wolfSSL are applied (buildpack/patches/, each explained in its
 # header).
 #
+# apt runs with a private configuration (APT_CONFIG names a file of this
+# build's, so neither the host's APT_CONFIG nor /etc/apt/apt.conf{,.d} apply)
+# and with insecure, weak and unauthenticated repositories refused outright;
+# only the location of the system's sources is read from the host's apt
+# configuration. Every signed index must be within its Valid-Until date, and
+# the wolfssl built must be the newest that the signed Sources indexes offer
+# (an older one, from a stale or trimmed copy of the archive, is refused).
+#
 # Offline builds: MEMTUNNEL_SOURCE_MIRROR=DIR takes the same source packages
 # from DIR, a partial copy of the archive written by --make-mirror: the signed
-# InRelease files, the Sources indexes and the source files, plus SHA256SUMS
-# over all of it. Every file must be listed in SHA256SUMS and match it; then
-# apt verifies the copy exactly as it verifies the network archive (the
-# InRelease signature against the system's keyring). The only check dropped
-# is InRelease's Valid-Until date, since a mirror is a snapshot.
+# InRelease and the Sources indexes of every pocket the system installs from
+# (the security pocket included), the source files, plus SHA256SUMS over all
+# of it. Every file must be listed in SHA256SUMS and match it; that proves the
+# copy whole, not authentic. Authenticity comes from the same chain as online:
+# apt verifies each InRelease against the system's keyring, the Sources
+# indexes against InRelease and every source file against Sources; Valid-Until
+# is honoured too, so a mirror of a pocket that has one (Debian's security
+# pocket: a week) must be made again before it expires.
+# MEMTUNNEL_ALLOW_EXPIRED_INDEX=1 builds from expired indexes anyway, with a
+# warning naming each one on every build.
 #
 # Caching. The result is stored in the cache directory under a key made of
 # the source packages (the .dsc checksums), the static libuv used, the
@@ -39,6 +52,12 @@
 #
 # Environment:
 #   MEMTUNNEL_SOURCE_MIRROR=DIR   source packages from DIR (see above)
+#   MEMTUNNEL_ALLOW_EXPIRED_INDEX=1
+#                                 accept signed indexes past their
+#                                 Valid-Until (logged on every build)
+#   MEMTUNNEL_TEST_NOW=SECONDS    tests only: the time, in seconds since
+#                                 the epoch, that Valid-Until is checked
+#                                 against (apt's own check keeps the clock)
 #   MEMTUNNEL_LIBUV=auto|system|source
 #                                 auto (default): the system's libuv_a.a
 #                                 (libuv1-dev) when present, else built
@@ -104,6 +123,10 @@ auto | system | source) ;;
 *) die "MEMTUNNEL_LIBUV must be auto, system or source, not '$libuv_mode'" ;;
 esac
 mirror=${MEMTUNNEL_SOURCE_MIRROR:-}
+allow_expired=${MEMTUNNEL_ALLOW_EXPIRED_INDEX:-0}
+[[ $allow_expired == [01] ]] || die "MEMTUNNEL_ALLOW_EXPIRED_INDEX must be 0 or 1, not '$allow_expired'"
+now=${MEMTUNNEL_TEST_NOW:-$(date +%s)}
+[[ $now =~ ^[0-9]+$ ]] || die "MEMTUNNEL_TEST_NOW must be seconds since the epoch, not '$now'"
 jobs=${MEMTUNNEL_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "MEMTUNNEL_BUILD_JOBS must be a positive number, not '$jobs'"
 if [[ -n $mirror && -n $mirror_out ]]; then
@@ -205,10 +228,12 @@ lib_cflags="-O2 -ffunction-sections -fdata-sections -fstack-protector-strong -D_
 mkdir -p "$cache" "$work"
 cache=$(cd "$cache" && pwd)
 work=$(cd "$work" && pwd)
-# Files of an earlier failed build were kept for a look; not any more.
-rm -rf "$work"/build.*
+# Each build has its own scratch directory and removes only that one:
+# builds sharing --work or --cache may run at the same time. (A failed
+# build's files are kept for a look, and said so.)
 scratch=$(mktemp -d "$work/build.XXXXXX")
 keep_scratch=0
+temps=() # this build's temporary entries in the cache
 cleanup() {
 	local status=$?
 	if [[ $status -ne 0 && $keep_scratch -eq 1 ]]; then
@@ -216,23 +241,66 @@ cleanup() {
 	else
 		rm -rf "$scratch"
 	fi
+	[[ ${#temps[@]} -eq 0 ]] || rm -rf "${temps[@]}"
 	rm -f "$out.tmp.$$"
 	exit "$status"
 }
 trap cleanup EXIT
 
-state=$cache/apt
-[[ -z $mirror ]] || state=$cache/apt-mirror
-mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/sources"
+# apt's state is this build's own; online, the index lists of the last
+# build are copied in (apt then downloads only what changed) and the new
+# ones published back with a rename (publish_lists).
+host_apt_config=${APT_CONFIG:-}
+state=$scratch/apt
+lists_cache=$cache/apt-lists
+mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/sources" "$state/conf.d"
+if [[ -z $mirror && -d $lists_cache ]]; then
+	# (Another build may swap the cache meanwhile: a torn copy is dropped.)
+	cp -a "$lists_cache/." "$state/lists/" 2>/dev/null || {
+		rm -rf "$state/lists"
+		mkdir -p "$state/lists/partial"
+	}
+fi
+# The configuration apt reads is this file alone: the host's APT_CONFIG,
+# apt.conf and apt.conf.d (where a Check-Valid-Until "false" or an
+# AllowInsecureRepositories "true" may sit) do not apply.
+printf '%s\n' 'Dir::Etc::Main "/dev/null";' "Dir::Etc::Parts \"$state/conf.d\";" \
+	'Dir::Etc::Preferences "/dev/null";' "Dir::Etc::PreferencesParts \"$state/conf.d\";" >"$state/apt.conf"
+export APT_CONFIG=$state/apt.conf
 apt_opts=(-o "Dir::Etc::SourceList=$state/sources/none.list"
 	-o "Dir::Etc::SourceParts=$state/sources"
 	-o "Dir::State::Lists=$state/lists"
 	-o "Dir::Cache=$state/cache"
 	-o "Debug::NoLocking=true"
 	-o "Acquire::Languages=none"
-	-o "Acquire::GzipIndexes=true")
+	-o "Acquire::GzipIndexes=true"
+	-o "Acquire::AllowInsecureRepositories=false"
+	-o "Acquire::AllowWeakRepositories=false"
+	-o "Acquire::AllowDowngradeToInsecureRepositories=false"
+	-o "APT::Get::AllowUnauthenticated=false"
+	-o "Acquire::Check-Date=true")
+if [[ $allow_expired -eq 1 ]]; then
+	apt_opts+=(-o "Acquire::Check-Valid-Until=false")
+else
+	apt_opts+=(-o "Acquire::Check-Valid-Until=true")
+fi
 : >"$state/sources/none.list"
-rm -f "$state/sources/"*.sources
+
+# publish_lists: make this build's verified index lists the cache's, by
+# rename (a concurrent build copies either the old set or the new one).
+publish_lists() {
+	local tmp
+	tmp=$(mktemp -d "$cache/.apt-lists.XXXXXX")
+	temps+=("$tmp" "$tmp.old")
+	if cp -a "$state/lists/." "$tmp/" && rm -rf "$tmp/partial"; then
+		mv -T "$lists_cache" "$tmp.old" 2>/dev/null || true
+		mv -T "$tmp" "$lists_cache" || true
+		rm -rf "$tmp.old"
+	fi
+	rm -rf "$tmp"
+	# The shared layout of earlier versions.
+	rm -rf "$cache/apt" "$cache/apt-mirror"
+}
 
 # system_sources: one line per archive pocket the system installs from, as
 # URI<TAB>SUITE<TAB>COMPONENTS<TAB>SIGNED-BY, from both the one-line format
@@ -242,7 +310,7 @@ rm -f "$state/sources/"*.sources
 # that holds an inline key keeps its lines joined by \x1f.
 system_sources() {
 	local sl='' sp=''
-	eval "$(apt-config shell sl Dir::Etc::sourcelist/f sp Dir::Etc::sourceparts/d)"
+	eval "$(APT_CONFIG=$host_apt_config apt-config shell sl Dir::Etc::sourcelist/f sp Dir::Etc::sourceparts/d)"
 	local files=()
 	[[ -z $sl || ! -f $sl ]] || files+=("$sl")
 	[[ -z $sp ]] || files+=("$sp"*.list "$sp"*.sources)
@@ -405,10 +473,11 @@ else
 	step "Checking the source mirror $mirror"
 	check_mirror "$mirror"
 	detail "every file matches SHA256SUMS"
-	# A pocket is looked up under its own archive's path first; a mirror
-	# made where the sources name another mirror host holds the same suite
-	# elsewhere, and its InRelease is checked against the same keyring.
-	n=0
+	# Every pocket the system installs from must be in the mirror, as
+	# online: leaving one out (the security pocket) would roll its fixes
+	# back. A pocket is looked up under its own archive's path first; a
+	# mirror made where the sources name another mirror host holds the same
+	# suite elsewhere, and its InRelease is checked against the same keyring.
 	declare -A used=()
 	for p in "${pockets[@]}"; do
 		IFS=$'\t' read -r uri suite comps key <<<"$p"
@@ -417,30 +486,82 @@ else
 			base=$(find "$mirror" -path "*/dists/$suite/InRelease" -printf '%h\n' | head -n 1)
 			base=${base%/dists/*}
 		fi
-		[[ -n $base && -f $base/dists/$suite/InRelease && -z ${used[$base/$suite]:-} ]] || continue
+		[[ -n $base && -f $base/dists/$suite/InRelease ]] ||
+			die "the mirror has no signed index for ${uri} $suite (no .../dists/$suite/InRelease)" \
+				"(a mirror must carry every pocket this system installs from; make it again with --make-mirror)"
+		[[ -z ${used[$base/$suite]:-} ]] || continue
 		used[$base/$suite]=1
+		# The components whose Sources index the InRelease lists (checked
+		# against its signature by apt below) must all be there.
 		have=()
 		for c in $comps; do
-			[[ -z $(echo "$base/dists/$suite/$c/source/Sources".*) ]] || have+=("$c")
+			grep -q " $c/source/Sources" "$base/dists/$suite/InRelease" || continue
+			[[ -n $(echo "$base/dists/$suite/$c/source/Sources".*) ]] ||
+				die "the mirror lacks the $c Sources index of $suite: ${base#"$mirror"/}/dists/$suite/$c/source/"
+			have+=("$c")
 		done
-		[[ ${#have[@]} -gt 0 ]] || continue
+		[[ ${#have[@]} -gt 0 ]] || die "the InRelease of $suite in the mirror lists no Sources index of $comps"
 		write_source "$src_list" "file:$base" "$suite" "${have[*]}" "$key"
 		detail "signed index: ${base#"$mirror"/}/dists/$suite/InRelease"
-		n=$((n + 1))
 	done
-	[[ $n -gt 0 ]] || die "no signed index for $codename in $mirror" \
-		"(expected HOST/PATH/dists/SUITE/InRelease for one of this system's apt sources)"
-	apt_opts+=(-o "Acquire::Check-Valid-Until=false")
 	# apt's download sandbox (user _apt) may not be able to read a private
 	# directory; reading local files needs no sandbox.
 	[[ $(id -u) -ne 0 ]] || apt_opts+=(-o "APT::Sandbox::User=root")
 fi
 
 step "Reading the signed source indexes of $os_name"
+# failed_indexes LOG: the InRelease files apt's LOG says it could not get,
+# verify or accept, as URI/dists/SUITE/InRelease (mirror: relative to it).
+failed_indexes() {
+	{
+		sed -nE "s/^(Err:[0-9]+ |W: GPG error: |E: The repository ')([^ ']+) ([^ ':]+) InRelease.*/\2 \3/p" "$1" |
+			while read -r u s; do printf '%s/dists/%s/InRelease\n' "${u%/}" "$s"; done
+		sed -nE 's/^E: Release file for ([^ ]+) is expired.*/\1/p' "$1"
+	} | sed "s|^file:${mirror:+$mirror/}||" | sort -u | paste -sd' '
+}
 if ! apt-get "${apt_opts[@]}" -q --error-on=any update >"$scratch/apt-update.log" 2>&1; then
 	show_log "$scratch/apt-update.log"
+	bad=$(failed_indexes "$scratch/apt-update.log")
+	[[ -z $bad ]] || die "apt could not verify the signed index $bad (see above); stopping"
 	die "apt could not fetch or verify the source indexes (see above); stopping"
 fi
+[[ -n $mirror ]] || publish_lists
+
+# check_valid_until: every source's InRelease, as apt verified it, is
+# within its Valid-Until (against MEMTUNNEL_TEST_NOW in the tests), or
+# MEMTUNNEL_ALLOW_EXPIRED_INDEX=1 says to build anyway, loudly.
+check_valid_until() {
+	local file rel uri f name until t expired=()
+	declare -A seen=()
+	while IFS=$'\t' read -r file rel uri; do
+		# (The InRelease sits beside the indexes it lists, named alike.)
+		f=${file%_"$rel"_*}_${rel}_InRelease
+		[[ -z ${seen[$f]:-} ]] || continue
+		seen[$f]=1
+		name=${uri%/}/dists/$rel/InRelease
+		[[ -z $mirror ]] || name="${name#file:"$mirror"/} (in the mirror)"
+		[[ -f $f ]] || die "apt kept no verified InRelease for $name; stopping"
+		until=$(sed -n '/^-----BEGIN PGP SIGNATURE/q; s/^Valid-Until: //p' "$f" | head -n 1)
+		[[ -n $until ]] || continue
+		t=$(date -d "$until" +%s) || die "unreadable Valid-Until in the InRelease of $name: $until"
+		if [[ $now -gt $t ]]; then
+			expired+=("$name expired on $until")
+		fi
+	done < <(apt-get "${apt_opts[@]}" indextargets --format \
+		$'$(FILENAME)\t$(RELEASE)\t$(REPO_URI)' 'Identifier: Sources')
+	[[ ${#seen[@]} -gt 0 ]] || die "apt lists no signed Sources index; stopping"
+	[[ ${#expired[@]} -gt 0 ]] || return 0
+	if [[ $allow_expired -eq 1 ]]; then
+		printf ' !     warning: MEMTUNNEL_ALLOW_EXPIRED_INDEX=1: building from a signed index past its Valid-Until:\n' >&2
+		printf ' !     warning:   %s\n' "${expired[@]}" >&2
+		printf ' !     warning: its wolfssl may lack the security fixes published since\n' >&2
+		return 0
+	fi
+	die "signed index past its Valid-Until: ${expired[0]}" "${expired[@]:1}" \
+		"(an old copy of the archive can hold a vulnerable wolfssl: make the mirror again," \
+		"or set MEMTUNNEL_ALLOW_EXPIRED_INDEX=1 to build from it anyway)"
+}
+check_valid_until
 
 # resolve PKG: the source package apt would download, as
 # "NAME VERSION DSC-SHA256 DSC-URI", from the verified indexes.
@@ -463,10 +584,31 @@ read -r _ wolf_ver wolf_dsc_sha wolf_dsc_uri < <(resolve wolfssl) || true
 [[ -n ${wolf_dsc_sha:-} && ${#wolf_dsc_sha} -eq 64 ]] ||
 	die "apt did not give a SHA-256 for the wolfssl .dsc"
 detail "wolfssl $wolf_ver (${wolf_dsc_uri%/pool/*})"
-# 5.5.0 brought wolfSSL_CTX_load_system_CA_certs (the system trust store).
-if dpkg --compare-versions "$wolf_ver" lt 5.5.0; then
-	die "this release's wolfssl source package is $wolf_ver; memtunnel needs 5.5.0 or newer" \
-		"(on Heroku: heroku-24 or a newer stack)"
+# The wolfssl supplied must be the newest of the signed Sources indexes:
+# online what apt resolved (a pin could lower it), offline the mirror's
+# .dsc. An older one may lack security fixes.
+newest_version() { # reads versions, prints the highest
+	local v best=
+	while read -r v; do
+		if [[ -z $best ]] || dpkg --compare-versions "$v" gt "$best"; then
+			best=$v
+		fi
+	done
+	printf '%s\n' "$best"
+}
+newest=$(apt-cache "${apt_opts[@]}" showsrc --only-source wolfssl 2>/dev/null |
+	sed -n 's/^Version: //p' | newest_version)
+[[ -n $newest ]] || die "no wolfssl version in the signed Sources indexes"
+supplied=$wolf_ver
+if [[ -n $mirror && -z $(find "$mirror" -type f -name "wolfssl_${wolf_ver#*:}.dsc") ]]; then
+	supplied=$(find "$mirror" -type f -name 'wolfssl_*.dsc' -printf '%f\n' |
+		sed 's/^wolfssl_//; s/\.dsc$//' | newest_version)
+	[[ -n $supplied ]] || die "the mirror carries no wolfssl source package; the signed index offers $newest"
+	dpkg --compare-versions "$supplied" lt "$newest" ||
+		die "the mirror's wolfssl $supplied is not in the signed Sources index (its newest: $newest)"
+fi
+if dpkg --compare-versions "$supplied" lt "$newest"; then
+	die "wolfssl $supplied is older than $newest, the newest the signed Sources index offers; refusing it"
 fi
 
 multiarch=$(gcc -print-multiarch 2>/dev/null || true)
@@ -496,12 +638,35 @@ fi
 
 # ---------------------------------------------------------------- --make-mirror
 
-# make_mirror DIR: copy the source packages resolved above, the InRelease
-# and Sources index of the pocket each comes from, and write SHA256SUMS.
+# make_mirror DIR: copy the InRelease and the Sources indexes of every
+# pocket (a build from the mirror needs them all, as online), the source
+# packages resolved above, and write SHA256SUMS.
 make_mirror() {
-	local dir=$1 pkg ver target uri suite comp file repo rel idx hash got
+	local dir=$1 pkg ver target uri suite comp file repo rel idx hash got inrel
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
+	while IFS=$'\t' read -r repo suite comp file; do
+		rel=$dir/$(mirror_path "$repo")/dists/$suite
+		mkdir -p "$rel/$comp/source"
+		# InRelease as apt verified it; the Sources index as published
+		# (apt keeps its lists recompressed), checked against InRelease.
+		inrel=${file%_"$suite"_*}_${suite}_InRelease
+		[[ -f $inrel ]] || die "no InRelease for $repo $suite (a mirror needs a signed InRelease)"
+		cp "$inrel" "$rel/InRelease"
+		idx=$comp/source/Sources.xz
+		hash=$(awk -v f="$idx" '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 } s && $3 == f { print $1 }' "$inrel")
+		[[ -n $hash ]] || die "$inrel lists no $idx"
+		got=
+		[[ ! -f $rel/$idx ]] || got=$(sha256sum <"$rel/$idx")
+		if [[ ${got%% *} != "$hash" ]]; then
+			/usr/lib/apt/apt-helper "${apt_opts[@]}" download-file "${repo}dists/$suite/$idx" "$rel/$idx" "SHA256:$hash" \
+				>"$scratch/download.log" 2>&1 || { show_log "$scratch/download.log"; die "could not download ${repo}dists/$suite/$idx"; }
+		fi
+		got=$(sha256sum <"$rel/$idx")
+		[[ ${got%% *} == "$hash" ]] || die "checksum mismatch: $rel/$idx"
+		detail "signed index: $(mirror_path "$repo") $suite/$comp"
+	done < <(apt-get "${apt_opts[@]}" indextargets --format \
+		$'$(REPO_URI)\t$(RELEASE)\t$(COMPONENT)\t$(FILENAME)' 'Identifier: Sources')
 	local pkgs=("wolfssl $wolf_ver")
 	[[ $libuv_mode == system ]] || pkgs+=("libuv1 $uv_ver")
 	for pkg in "${pkgs[@]}"; do
@@ -520,23 +685,6 @@ make_mirror() {
 			$'$(REPO_URI)\t$(RELEASE)\t$(COMPONENT)\t$(FILENAME)' 'Identifier: Sources')
 		[[ -n $target ]] || die "cannot tell which index lists $pkg $ver"
 		IFS=$'\t' read -r repo suite comp <<<"$target"
-		rel=$dir/$(mirror_path "$repo")/dists/$suite
-		mkdir -p "$rel/$comp/source"
-		# InRelease as apt verified it; the Sources index as published
-		# (apt keeps its lists recompressed), checked against InRelease.
-		local inrel
-		inrel=$state/lists/$(printf '%s' "${repo#*://}dists/$suite/InRelease" | tr / _)
-		[[ -f $inrel ]] || die "no InRelease for $repo $suite (a mirror needs a signed InRelease)"
-		cp "$inrel" "$rel/InRelease"
-		idx=$comp/source/Sources.xz
-		hash=$(awk -v f="$idx" '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 } s && $3 == f { print $1 }' "$inrel")
-		[[ -n $hash ]] || die "$inrel lists no $idx"
-		if [[ ! -f $rel/$idx ]]; then
-			/usr/lib/apt/apt-helper "${apt_opts[@]}" download-file "${repo}dists/$suite/$idx" "$rel/$idx" "SHA256:$hash" \
-				>"$scratch/download.log" 2>&1 || { show_log "$scratch/download.log"; die "could not download ${repo}dists/$suite/$idx"; }
-		fi
-		got=$(sha256sum <"$rel/$idx")
-		[[ ${got%% *} == "$hash" ]] || die "checksum mismatch: $rel/$idx"
 		# The source files, fetched and verified by apt. (--print-uris
 		# leaves out files already downloaded, so it goes first.)
 		local dl=$scratch/mirror-$pkg uris=$scratch/mirror-$pkg.uris
@@ -691,12 +839,20 @@ fi
 
 keep_scratch=1
 
-# store_dir SRC DEST: move a finished directory into the cache atomically.
+# store_dir SRC DEST: put a finished directory into the cache atomically,
+# then drop the entries of other keys (DEST-like names). A build sharing the
+# cache under the same key may have stored DEST first: the same content,
+# kept as it is, never replaced under that build's feet. Temporary copies
+# are dot-named, so no other build's pruning takes them.
 store_dir() {
-	rm -rf "$2.tmp.$$"
-	cp -a "$1" "$2.tmp.$$"
-	rm -rf "$2"
-	mv "$2.tmp.$$" "$2"
+	local tmp name=${2##*/} old
+	tmp=$(mktemp -d "${2%/*}/.$name.XXXXXX")
+	temps+=("$tmp")
+	cp -a "$1/." "$tmp/"
+	mv -T "$tmp" "$2" 2>/dev/null || rm -rf "$tmp"
+	for old in "${2%-*}"-*; do
+		[[ $old == "$2" ]] || rm -rf "$old"
+	done
 }
 
 wolf_prefix=$cache/wolfssl-$lib_key
@@ -740,7 +896,6 @@ else
 	aesni) grep -q '^#define WOLFSSL_AESNI$' "$opts" || die "the wolfSSL build lacks AES-NI" ;;
 	armasm) grep -q '^#define WOLFSSL_ARMASM$' "$opts" || die "the wolfSSL build lacks the ARMv8 code" ;;
 	esac
-	rm -rf "$cache"/wolfssl-*
 	store_dir "$scratch/wolfssl" "$wolf_prefix"
 	detail "libwolfssl.a $(du -k "$wolf_prefix/lib/libwolfssl.a" | cut -f1) KiB, built in $((SECONDS - t0)) s"
 fi
@@ -763,8 +918,7 @@ else
 			show_log "$scratch/libuv-build.log"
 			die "the libuv build failed"
 		}
-		rm -rf "$cache"/libuv-*
-		store_dir "$scratch/libuv" "$uv_prefix"
+			store_dir "$scratch/libuv" "$uv_prefix"
 		detail "libuv_a.a $(du -k "$uv_prefix/lib/libuv_a.a" | cut -f1) KiB, built in $((SECONDS - t0)) s"
 	fi
 	uv_lib=$uv_prefix/lib/libuv_a.a
@@ -832,13 +986,20 @@ aesni)
 armasm) detail "ARMv8 crypto extensions: compiled in" ;;
 esac
 
-cp "$bin" "$cached.tmp.$$"
-cp "$manifest" "$cached.manifest.tmp.$$"
+# (Renamed into place, manifest first; the temporary copies are dot-named,
+# out of reach of another build's pruning.)
+tmp_bin=$(mktemp "$cache/.memtunnel-$key.XXXXXX")
+tmp_manifest=$(mktemp "$cache/.memtunnel-$key.manifest.XXXXXX")
+temps+=("$tmp_bin" "$tmp_manifest")
+cp "$bin" "$tmp_bin"
+cp "$manifest" "$tmp_manifest"
+chmod 0755 "$tmp_bin"
+chmod 0644 "$tmp_manifest"
 for f in "$cache"/memtunnel-*; do
-	[[ $f == "$cached.tmp.$$" || $f == "$cached.manifest.tmp.$$" ]] || rm -f "$f"
+	[[ $f == "$cached" || $f == "$cached.manifest" ]] || rm -f "$f"
 done
-mv "$cached.manifest.tmp.$$" "$cached.manifest"
-mv "$cached.tmp.$$" "$cached"
+mv -f "$tmp_manifest" "$cached.manifest"
+mv -f "$tmp_bin" "$cached"
 install_binary "$bin"
 keep_scratch=0
 step "Built $out (cached as ${key:0:12})"
