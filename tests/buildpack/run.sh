@@ -628,8 +628,8 @@ index_versions() {
 }
 
 # older_wolfssl DIR: replace the newest wolfssl in mirror DIR by an older
-# one that a signed index also lists (the genuine .dsc and .debian.tar,
-# fetched from the archive and checked against that index); offline, or
+# one that a signed index also lists (its genuine files, fetched from the
+# archive and checked against that index); offline, or
 # when no index lists an older one, by a copy of the newest .dsc under an
 # older version (the refusal comes before any file is read). Prints
 # "OLD NEWEST".
@@ -657,13 +657,18 @@ older_wolfssl() {
 		base=${oidx%/dists/*}
 		host=http://${base#"$d"/}
 		mkdir -p "$base/$odir"
+		# (A file the newest shares, the upstream tarball, is copied.)
 		while read -r sha name; do
+			if [[ -f $(dirname "$ndsc")/$name ]]; then
+				cp "$(dirname "$ndsc")/$name" "$base/$odir/$name"
+				continue
+			fi
 			/usr/lib/apt/apt-helper download-file "$host/$odir/$name" "$base/$odir/$name" "SHA256:$sha" \
 				>"$T/older-download.log" 2>&1 || { base=; break; }
 		done < <(xz -dc "$oidx" | awk -v v="$old" '
 			/^Package: / { pk = $2 } /^Version: / { ver = $2 }
 			/^Checksums-Sha256:/ { c = 1; next } /^[^ ]/ { c = 0 }
-			c && pk == "wolfssl" && ver == v && $3 ~ /\.(dsc|debian\.tar\.[a-z]+)$/ { print $1, $3 }')
+			c && pk == "wolfssl" && ver == v { print $1, $3 }')
 	fi
 	if [[ -z $base ]]; then
 		echo "(no genuine older wolfssl at hand: a copy of the newest .dsc stands for one)" >&2
