@@ -714,7 +714,7 @@ spoil_apt_config() {
 	local d f
 	d=$(bad_mirror hostile) && f=$(mirror_file "$d/deb.debian.org" InRelease) || return 1
 	awk '/^-----BEGIN PGP SIGNED MESSAGE/ { h = 1; next } h && /^$/ { h = 0; next } h { next }
-		/^-----BEGIN PGP SIGNATURE/ { exit } { print }' "$f" >"$T/unsigned" && mv "$T/unsigned" "$f" || return 1
+		/^-----BEGIN PGP SIGNATURE/ { exit } { print }' "$f" >"$T/inrelease.unsigned" && mv "$T/inrelease.unsigned" "$f" || return 1
 	relist "$d"
 	cat >"$T/hostile.conf" <<'EOF'
 Acquire::AllowInsecureRepositories "true";
