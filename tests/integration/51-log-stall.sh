@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# 51-log-stall: memtunnel's stderr is a pipe that nobody reads (a log drain
+# or router that stalls). Logging must never hold up the tunnel.
+#   - Two upstreams: a closed port (every connection to it ends in one
+#     warn line) and a healthy memcached. 10 000 connections to the closed
+#     node fill the pipe and then some.
+#   - With the pipe full, a verified set/get through the healthy node
+#     completes within 1 s.
+#   - Once the pipe is read again, memtunnel says how many lines it had to
+#     drop (at=log-dropped count=N, N > 0), and those lines plus the ones
+#     that got through account for every connection.
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck disable=SC2153,SC2154 # MC_* are set by lib.sh
+
+start_memcached MC
+closed=$(free_port)
+
+# The pipe: this shell holds it open for reading (O_RDWR does not wait for
+# a writer) and reads nothing until told to.
+mkfifo "$T/stderr.fifo"
+exec {pipe}<>"$T/stderr.fifo"
+"$MEMTUNNEL" --servers "127.0.0.1:$MC_PORT,127.0.0.1:$closed" --listen 127.0.0.1:0 \
+	--ca "$PKI/ca.crt" >"$T/MT.out" 2>"$T/stderr.fifo" &
+MT_PID=$!
+_lib_track "$MT_PID"
+wait_until 10 _lib_memtunnel_up "$T/MT.out" "$MT_PID" ||
+	fail "memtunnel prints MEMCACHE_SERVERS= within 10 s"
+_lib_servers_line "$T/MT.out" || fail "memtunnel starts with its stderr on a pipe"
+read -r good_port dead_port < <(sed -n 's/^MEMCACHE_SERVERS=127\.0\.0\.1:\([0-9]*\),127\.0\.0\.1:\([0-9]*\)$/\1 \2/p' "$T/MT.out")
+[[ -n $good_port && -n $dead_port ]] || fail "two listeners" "$(cat "$T/MT.out")"
+ok "memtunnel listens on $good_port (healthy) and $dead_port (closed node)"
+
+# drive.py PORT N: N connections to the closed node's listener, 100 at a
+# time; each is counted once memtunnel closes it. A connection not closed
+# within 2 s counts as stalled, and the first stall ends the run (bounded:
+# 60 s in all). Prints "closed=N stalled=N".
+cat >"$T/drive.py" <<'EOF'
+import selectors, socket, sys, time
+port, total = int(sys.argv[1]), int(sys.argv[2])
+closed = stalled = 0
+end = time.monotonic() + 60
+while closed < total and not stalled and time.monotonic() < end:
+    sel = selectors.DefaultSelector()
+    for _ in range(min(100, total - closed)):
+        s = socket.socket()
+        s.connect(("127.0.0.1", port))
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    deadline = time.monotonic() + 2
+    while sel.get_map() and time.monotonic() < deadline:
+        for key, _ in sel.select(0.1):
+            try:
+                b = key.fileobj.recv(1)
+            except ConnectionResetError:
+                b = b""
+            if not b:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                closed += 1
+    stalled += len(sel.get_map())
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    sel.close()
+print("closed=%d stalled=%d" % (closed, stalled), flush=True)
+EOF
+
+# pipe_bytes: how many bytes wait in the pipe, and its capacity.
+pipe_bytes() {
+	"$PY" - "$pipe" <<'EOF'
+import array, fcntl, sys, termios
+fd = int(sys.argv[1])
+n = array.array("i", [0])
+fcntl.ioctl(fd, termios.FIONREAD, n)
+print(n[0], fcntl.fcntl(fd, 1032))   # F_GETPIPE_SZ
+EOF
+}
+
+total=10000
+out=$(timeout 90 "$PY" "$T/drive.py" "$dead_port" "$total") || fail "the connections to the closed node" "$out"
+echo "# $total connections to the closed node: $out"
+read -r queued size < <(pipe_bytes)
+echo "# the pipe holds $queued of $size bytes"
+assert_le $((size - 8192)) "$queued" "the log pipe is full ($queued of $size bytes)"
+
+start=$(now_ms)
+status=0
+got=$(mcload --port "$good_port" --timeout 3 setget 2>&1) || status=$?
+ms=$(($(now_ms) - start))
+echo "# set/get through the healthy node with the log pipe full: $ms ms (status $status)"
+assert_eq 0 "$status" "a verified set/get through the healthy node succeeds with the log pipe full ($got)"
+assert_lt "$ms" 1000 "it completes within 1 s ($ms ms)"
+assert_match "$out" "^closed=$total stalled=0\$" "every connection to the closed node was closed by memtunnel"
+
+# The reader comes back: everything queued arrives, then the count.
+cat <&"$pipe" >"$T/MT.log" &
+cat_pid=$!
+_lib_track "$cat_pid"
+exec {pipe}<&-
+wait_log "$T/MT.log" '^memtunnel level=warn at=log-dropped count=[1-9][0-9]*$' 10
+dropped=$(sed -n 's/^memtunnel level=warn at=log-dropped count=\([0-9]*\)$/\1/p' "$T/MT.log" |
+	awk '{ n += $1 } END { print n + 0 }')
+warned=$(count_log "$T/MT.log" '^memtunnel level=warn at=connect-failed upstream=127\.0\.0\.1:'"$closed"' ')
+echo "# the log shows $warned connect-failed lines and $dropped dropped"
+assert_le 1 "$dropped" "memtunnel reports the lines it dropped (count=$dropped)"
+assert_le "$total" $((warned + dropped)) "written and dropped lines account for every connection ($warned + $dropped >= $total)"
+
+assert_alive MT
+stop_memtunnel MT
+_lib_wait_exit "$cat_pid" 5 || fail "the log reader sees the end of the pipe"
+wait "$cat_pid" || true
+_lib_untrack "$cat_pid"
+assert_match "$(tail -n 1 "$T/MT.log")" '^memtunnel level=' "the last line is memtunnel's, whole"
