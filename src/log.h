@@ -5,6 +5,10 @@
  *
  * logfmt_format is pure and unit-tested; log_event filters by level and
  * writes one line with a single write(2), so lines never interleave.
+ * Between log_start and log_stop the lines go through a bounded queue to a
+ * writer thread instead, so that a stalled reader of stderr never blocks
+ * the caller: what does not fit is dropped, counted, and reported as
+ * "at=log-dropped count=N" once there is room again.
  * Callers pass only fixed strings, addresses and numbers: never payload
  * bytes, credentials or PEM text.
  */
@@ -37,5 +41,27 @@ void log_event(enum log_level level, const char *at, ...);
 
 /* The same with the pairs in a NULL-terminated array. */
 void log_kv(enum log_level level, const char *at, const char *const kv[]);
+
+/* The queue's size while the tunnel runs. */
+#define LOG_QUEUE_BYTES (256 * 1024)
+
+/*
+ * From now on, queue lines (at most `capacity` bytes) for a writer thread
+ * that writes them to fd with blocking writes of whole lines (at most
+ * PIPE_BUF bytes each, atomic on a pipe).  fd's flags are left alone.  The
+ * thread blocks every signal.  Returns 0, or a negative errno (the lines
+ * are then written directly, as before).  log_start, log_stop and the
+ * logging calls belong to one thread.
+ */
+int log_start(int fd, size_t capacity);
+
+/*
+ * Wait up to timeout_ms for the queue to be written out (the dropped count
+ * included), stop the writer and write directly again; returns 0.  If the
+ * reader stays stalled, returns -ETIMEDOUT and leaves the writer blocked
+ * (lines are still queued or dropped; calling again waits again), so that
+ * a stalled reader cannot hold up memtunnel's exit.  0 when not started.
+ */
+int log_stop(unsigned timeout_ms);
 
 #endif

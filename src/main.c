@@ -31,6 +31,9 @@
 
 #define EX_SOFTWARE 70
 
+/* How long the exit waits for a stalled log reader. */
+#define LOG_STOP_MS 2000
+
 extern char **environ;
 
 static const char usage[] =
@@ -339,6 +342,8 @@ static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[]
         return EX_SOFTWARE;
     }
     tunnel_on_fatal(app.tunnel, on_fatal, &app);
+    /* From here on a stalled reader of stderr must not stall the tunnel. */
+    log_start(STDERR_FILENO, LOG_QUEUE_BYTES);
     if (tunnel_listen(app.tunnel, &err) < 0) {
         report(&err);
         app.status = err.status;
@@ -385,6 +390,9 @@ out:
         if (app.status == 0)
             app.status = EX_SOFTWARE;
     }
+    /* The last lines (child-exited, stats) go out, unless the reader has
+     * stalled: then exit anyway, a little later. */
+    log_stop(LOG_STOP_MS);
     return app.status;
 }
 
