@@ -132,6 +132,20 @@ void tunnel_spare_gone(struct upstream *up, int ready)
 }
 
 /*
+ * MEMTUNNEL_TEST_NO_RESERVE=1 (tests only) keeps no reserve descriptor, as
+ * when lookups on the thread pool have taken it back, so that running out
+ * of descriptors pauses the listener for certain.  libuv keeps one of its
+ * own for the same trick (emfile_fd, before our callback runs); that one
+ * is moved above 1000, where giving it up frees no descriptor a process
+ * held to a lower limit could use.
+ */
+static void reserve_take(struct tunnel *t)
+{
+    if (t->reserve_fd < 0 && !t->no_reserve)
+        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
  * Out of descriptors, the waiting connections cannot be accepted, and the
  * listener stays readable: the loop would spin.  Like libuv's own trick
  * (which needs a descriptor reserved when the loop was made), give up the
@@ -148,11 +162,12 @@ static unsigned shed(struct tunnel *t, struct upstream *up)
         return 0;
     if (t->reserve_fd >= 0)
         close(t->reserve_fd);
+    t->reserve_fd = -1;
     while (n < 10000 && (fd = accept(lfd, NULL, NULL)) >= 0) {
         close(fd);
         n++;
     }
-    t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_take(t);
     return n;
 }
 
@@ -184,8 +199,7 @@ static void on_reopen(uv_timer_t *timer)
 
     if (t->closed)
         return;
-    if (t->reserve_fd < 0)
-        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_take(t);
     int r = listen_one(t, up, up->bound_port);
     if (r < 0) {
         if (up->listening)
@@ -276,6 +290,7 @@ struct tunnel *tunnel_new(uv_loop_t *loop, const struct config *cfg,
     t->cfg = cfg;
     t->rng = (uint32_t)uv_hrtime() | 1;
     t->reserve_fd = -1;
+    t->no_reserve = getenv("MEMTUNNEL_TEST_NO_RESERVE") != NULL;
     t->tls = tls;
     t->nups = cfg->nservers;
     for (size_t i = 0; i < t->nups; i++) {
@@ -377,7 +392,14 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
             return r;
         }
     }
-    t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_take(t);
+    if (t->no_reserve && t->loop->emfile_fd >= 0) {
+        int high = fcntl(t->loop->emfile_fd, F_DUPFD_CLOEXEC, 1000);
+        if (high >= 0) {
+            close(t->loop->emfile_fd);
+            t->loop->emfile_fd = high;
+        }
+    }
     if (!cfg->listen_loopback)
         log_event(LOG_WARN, "listening-publicly", "local", t->ups[0].local,
                   "reason", "the listen address is not loopback: anyone who can "
@@ -451,8 +473,8 @@ static void on_drain_timer(uv_timer_t *timer)
 void tunnel_conn_count(struct tunnel *t, int delta)
 {
     t->nconns += delta;
-    if (delta < 0 && t->reserve_fd < 0 && !t->closed)
-        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (delta < 0 && !t->closed)
+        reserve_take(t);
     if (t->nconns > t->peak)
         t->peak = t->nconns;
     size_t idle = t->nups * t->cfg->prewarm;

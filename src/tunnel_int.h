@@ -67,6 +67,7 @@ struct tunnel {
     int spares_on;                       /* the upstreams' spare timers exist */
     uint32_t rng;                        /* xorshift state, for sampling */
     int reserve_fd;                      /* given up to shed when out of fds */
+    int no_reserve;                      /* MEMTUNNEL_TEST_NO_RESERVE */
     size_t nconns, peak;                 /* connections now, and the peak */
     struct spin spin;                    /* --busy-poll */
     char rbuf[IO_CHUNK];                 /* socket reads, consumed in read_cb */
