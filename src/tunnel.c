@@ -5,6 +5,7 @@
  */
 #include "tunnel.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #endif
 #include <string.h>
 
+#include "listener.h"
 #include "log.h"
 #include "tlsconn.h"
 #include "tunnel_int.h"
@@ -152,14 +154,11 @@ static void reserve_take(struct tunnel *t)
  * one descriptor kept for this, accept and close what waits, and take it
  * back.  Those clients see their connection closed instead of hanging.
  */
-static unsigned shed(struct tunnel *t, struct upstream *up)
+static unsigned shed(struct tunnel *t, int lfd)
 {
-    uv_os_fd_t lfd;
     unsigned n = 0;
     int fd;
 
-    if (uv_fileno((uv_handle_t *)&up->listener, &lfd) < 0)
-        return 0;
     if (t->reserve_fd >= 0)
         close(t->reserve_fd);
     t->reserve_fd = -1;
@@ -171,14 +170,36 @@ static unsigned shed(struct tunnel *t, struct upstream *up)
     return n;
 }
 
-static int listen_one(struct tunnel *t, struct upstream *up, uint16_t port);
+static void log_accept_failed(struct upstream *up, int status, unsigned shed);
+
+/* The tunnel cannot go on: log why, once, and take the fatal path. */
+static void fatal_at(struct tunnel *t, const char *at, const char *local,
+                     const char *reason)
+{
+    if (t->fatal)
+        return;
+    t->fatal = 1;
+    log_event(LOG_ERROR, at, "local", local, "reason", reason, NULL);
+    if (t->on_fatal)
+        t->on_fatal(t->fatal_arg, reason);
+}
+
+/* A listener that cannot accept would leave the app without its cache. */
+static void listener_failed(struct upstream *up, int err)
+{
+    fatal_at(up->tunnel, "listen-failed", up->local, uv_strerror(err));
+}
 
 /*
  * When not even the reserve descriptor could be had back (other threads,
  * such as DNS lookups, took it), waiting connections cannot be accepted
- * and libuv would retry at once, for ever.  Close the listener instead and
- * open it again on the same port a little later: meanwhile new clients are
- * refused rather than left hanging.
+ * and libuv would retry at once, for ever.  The listener's handle is
+ * closed then, but not the listening socket: a duplicate taken when it was
+ * bound (keep_fd) holds the port, so no other process can bind it and
+ * receive the app's traffic and credentials, and clients that come
+ * meanwhile wait in the kernel's backlog.  Every REOPEN_MS the handle is
+ * made again on a new duplicate; while no descriptor is free for it, what
+ * waits is shed if the reserve allows, else it waits on.
  */
 #define REOPEN_MS 200
 
@@ -192,20 +213,48 @@ static void on_paused(uv_handle_t *h)
         uv_timer_start(&up->reopen_timer, on_reopen, REOPEN_MS, 0);
 }
 
+static void on_listener_gone(uv_handle_t *h)
+{
+    struct upstream *up = h->data;
+    up->listening = 0;
+}
+
+static void on_accept(uv_stream_t *listener, int status);
+
 static void on_reopen(uv_timer_t *timer)
 {
     struct upstream *up = timer->data;
     struct tunnel *t = up->tunnel;
+    int fd, r;
 
-    if (t->closed)
+    if (t->closed || t->fatal)
         return;
     reserve_take(t);
-    int r = listen_one(t, up, up->bound_port);
-    if (r < 0) {
-        if (up->listening)
-            uv_close((uv_handle_t *)&up->listener, on_paused);
-        else
-            uv_timer_start(&up->reopen_timer, on_reopen, REOPEN_MS, 0);
+    if ((fd = fcntl(up->keep_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        r = -errno;
+        if (r != UV_EMFILE && r != UV_ENFILE) {
+            listener_failed(up, r);
+            return;
+        }
+        unsigned n = shed(t, up->keep_fd);
+        if (n > 0)
+            log_accept_failed(up, r, n);
+        uv_timer_start(&up->reopen_timer, on_reopen, REOPEN_MS, 0);
+        return;
+    }
+    if ((r = uv_tcp_init(t->loop, &up->listener)) < 0) {
+        close(fd);
+        listener_failed(up, r);
+        return;
+    }
+    up->listener.data = up;
+    up->listening = 1;
+    if ((r = uv_tcp_open(&up->listener, fd)) < 0)
+        close(fd);              /* not the handle's */
+    if (r < 0 || (r = uv_listen((uv_stream_t *)&up->listener, LISTEN_BACKLOG,
+                                on_accept)) < 0) {
+        uv_close((uv_handle_t *)&up->listener, on_listener_gone);
+        listener_failed(up, r);
         return;
     }
     up->paused = 0;
@@ -218,7 +267,7 @@ static void pause_listener(struct upstream *up)
         return;
     up->paused = 1;
     log_event(LOG_WARN, "listener-paused", "local", up->local, "reason",
-              "out of file descriptors: new clients are refused until some "
+              "out of file descriptors: new clients wait until some "
               "close (raise the limit: ulimit -n)", NULL);
     uv_close((uv_handle_t *)&up->listener, on_paused);
 }
@@ -251,10 +300,12 @@ static void on_accept(uv_stream_t *listener, int status)
 
     spin_event(&up->tunnel->spin);
     if (status < 0) {
-        /* Out of descriptors or memory passes; anything else means the
-         * listener is broken, and the app would lose its cache for good. */
-        if (status == UV_EMFILE || status == UV_ENFILE) {
-            unsigned n = shed(up->tunnel, up);
+        uv_os_fd_t lfd;
+        switch (listener_accept_error_kind(status)) {
+        case LISTENER_SHED: {
+            unsigned n = 0;
+            if (uv_fileno((uv_handle_t *)&up->listener, &lfd) == 0)
+                n = shed(up->tunnel, lfd);
             log_accept_failed(up, status, n);
             /* Nothing shed although a client waits: another thread (a DNS
              * lookup) took the descriptor given up, and libuv would call
@@ -264,12 +315,17 @@ static void on_accept(uv_stream_t *listener, int status)
                 pause_listener(up);
             return;
         }
-        if (status == UV_ENOMEM || status == UV_ENOBUFS
-            || status == UV_ECONNABORTED) {
+        case LISTENER_RETRY:
+            /* That one connection is lost; libuv goes on accepting. */
             log_accept_failed(up, status, 0);
             return;
+        case LISTENER_FATAL:
+            /* Closed, or libuv would call again at once; the port stays
+             * held (keep_fd) until the tunnel closes. */
+            uv_close((uv_handle_t *)listener, on_listener_gone);
+            listener_failed(up, status);
+            return;
         }
-        tunnel_fatal(up->tunnel, uv_strerror(status));
         return;
     }
     conn_accept(up);
@@ -297,6 +353,7 @@ struct tunnel *tunnel_new(uv_loop_t *loop, const struct config *cfg,
         struct upstream *up = &t->ups[i];
         const struct config_server *s = &cfg->servers[i];
         up->tunnel = t;
+        up->keep_fd = -1;
         up->server = s;
         config_server_str(s, up->name, sizeof up->name);
         snprintf(up->port, sizeof up->port, "%u", (unsigned)s->port);
@@ -342,9 +399,12 @@ static int listen_one(struct tunnel *t, struct upstream *up, uint16_t port)
     if ((r = uv_tcp_getsockname(&up->listener, (struct sockaddr *)&bound,
                                 &len)) < 0)
         return r;
-    up->bound_port = ntohs(bound.ss_family == AF_INET6
-                           ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                           : ((struct sockaddr_in *)&bound)->sin_port);
+    /* The port stays ours even while the handle is closed (pause_listener). */
+    uv_os_fd_t fd;
+    if ((r = uv_fileno((uv_handle_t *)&up->listener, &fd)) < 0)
+        return r;
+    if ((up->keep_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return -errno;
     if (bound.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
         snprintf(up->local, sizeof up->local, "[%s]:%u", ip,
@@ -364,9 +424,14 @@ static void on_listener_closed(uv_handle_t *h)
 
 static void close_listeners(struct tunnel *t)
 {
-    for (size_t i = 0; i < t->nups; i++)
-        if (t->ups[i].listening && !uv_is_closing((uv_handle_t *)&t->ups[i].listener))
-            uv_close((uv_handle_t *)&t->ups[i].listener, on_listener_closed);
+    for (size_t i = 0; i < t->nups; i++) {
+        struct upstream *up = &t->ups[i];
+        if (up->listening && !uv_is_closing((uv_handle_t *)&up->listener))
+            uv_close((uv_handle_t *)&up->listener, on_listener_closed);
+        if (up->keep_fd >= 0)
+            close(up->keep_fd);
+        up->keep_fd = -1;
+    }
 }
 
 int tunnel_listen(struct tunnel *t, struct config_error *err)
@@ -452,12 +517,7 @@ void tunnel_on_fatal(struct tunnel *t, tunnel_fatal_cb cb, void *arg)
 
 void tunnel_fatal(struct tunnel *t, const char *reason)
 {
-    if (t->fatal)
-        return;
-    t->fatal = 1;
-    log_event(LOG_ERROR, "tunnel-failed", "reason", reason, NULL);
-    if (t->on_fatal)
-        t->on_fatal(t->fatal_arg, reason);
+    fatal_at(t, "tunnel-failed", NULL, reason);
 }
 
 static void on_drain_timer(uv_timer_t *timer)

@@ -44,7 +44,8 @@ struct upstream {
     int refill_deferred;                 /* a taken spare is not replaced yet */
     uv_timer_t reopen_timer;             /* a paused listener's reopening */
     int paused;                          /* listener closed: out of fds */
-    uint16_t bound_port;                 /* the listener's port, once bound */
+    int keep_fd;                         /* the listening socket, held while
+                                            the handle is closed (paused) */
 };
 
 struct conn;

@@ -15,10 +15,10 @@ static const struct {
 } suites[] = {
     { "buf", buf_suite },           { "child", child_suite },
     { "childenv", childenv_suite }, { "certinfo", certinfo_suite },
-    { "config", config_suite },     { "logfmt", logfmt_suite },
-    { "ident", ident_suite },
+    { "config", config_suite },     { "ident", ident_suite },
+    { "listener", listener_suite }, { "logfmt", logfmt_suite },
     { "spin", spin_suite },         { "stats", stats_suite },
-    { "tlsconn", tlsconn_suite },     { "resume", resume_suite },
+    { "resume", resume_suite },     { "tlsconn", tlsconn_suite },
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

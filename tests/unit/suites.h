@@ -10,6 +10,7 @@ Suite *childenv_suite(void);
 Suite *certinfo_suite(void);
 Suite *config_suite(void);
 Suite *ident_suite(void);
+Suite *listener_suite(void);
 Suite *logfmt_suite(void);
 Suite *resume_suite(void);
 Suite *spin_suite(void);
