@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -279,6 +280,17 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* Only a pipe, a socket or a terminal has a reader that can stall; a
+ * regular file or /dev/null takes each line at once, in its true order
+ * with the child's output, and the queue would only add a thread hop. */
+static int reader_can_stall(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return 0;
+    return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(fd);
+}
+
 int log_start(int fd, size_t capacity)
 {
     pthread_condattr_t ca;
@@ -287,6 +299,8 @@ int log_start(int fd, size_t capacity)
 
     if (q.on)
         return -EALREADY;
+    if (!reader_can_stall(fd))
+        return 0;
     if (capacity < 2 * LOG_LINE_MAX)
         capacity = 2 * LOG_LINE_MAX;
     if ((q.ring = malloc(capacity)) == NULL)

@@ -49,9 +49,11 @@ void log_kv(enum log_level level, const char *at, const char *const kv[]);
  * From now on, queue lines (at most `capacity` bytes) for a writer thread
  * that writes them to fd with blocking writes of whole lines (at most
  * PIPE_BUF bytes each, atomic on a pipe).  fd's flags are left alone.  The
- * thread blocks every signal.  Returns 0, or a negative errno (the lines
- * are then written directly, as before).  log_start, log_stop and the
- * logging calls belong to one thread.
+ * thread blocks every signal.  Only for a pipe, a socket or a terminal:
+ * lines to a regular file or /dev/null are still written directly.
+ * Returns 0, or a negative errno (the lines are then written directly, as
+ * before).  log_start, log_stop and the logging calls belong to one
+ * thread.
  */
 int log_start(int fd, size_t capacity);
 
