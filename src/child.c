@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,27 @@ struct child *child_new(uv_loop_t *loop, const struct config *cfg,
  * the command gets it exactly once; any other takes effect when the mask
  * is emptied, just before exec.
  */
+/*
+ * glibc keeps the signals it uses itself (thread cancellation and setxid,
+ * below SIGRTMIN) from sigaction(), but an ignored one stays ignored across
+ * exec, and memtunnel may have been started so: posix_spawn leaves them
+ * ignored in what it starts (GNU make does, for every recipe).  The command
+ * must start with every signal at its default, so set these with the
+ * system call itself.  Between fork and exec: async-signal-safe.
+ */
+static void reset_libc_signals(void)
+{
+    struct {                            /* the kernel's struct sigaction */
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } k = { SIG_DFL, 0, NULL, 0 };
+
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+}
+
 static void exec_child(char *const argv[], char *const envp[], pid_t parent,
                        int own_group, const sigset_t *forwarded,
                        int report_fd)
@@ -236,6 +258,7 @@ static void exec_child(char *const argv[], char *const envp[], pid_t parent,
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
         sigaction(sig, &dfl, NULL);
+    reset_libc_signals();
     if (own_group)
         setpgid(0, 0);
     /* Ignoring a signal discards it when pending (POSIX sigaction). */
