@@ -407,10 +407,13 @@ _lib_text_version() {
 }
 
 # _lib_tls_answers PORT: a TLS handshake on PORT completes (with the test
-# client certificate, for servers that require one).
+# client certificate, for servers that require one, when $PKI has one: a
+# scenario may point PKI at a directory of its own).
 _lib_tls_answers() {
-	openssl s_client -connect "127.0.0.1:$1" -CAfile "$PKI/ca.crt" -cert "$PKI/client.crt" \
-		-key "$PKI/client.key" -brief </dev/null 2>&1 |
+	local id=()
+	[[ ! -f $PKI/client.crt ]] || id=(-cert "$PKI/client.crt" -key "$PKI/client.key")
+	openssl s_client -connect "127.0.0.1:$1" -CAfile "$PKI/ca.crt" "${id[@]}" \
+		-brief </dev/null 2>&1 |
 		grep -q '^Protocol version'
 }
 
