@@ -8,6 +8,8 @@
 #           childenv_build on what it accepts
 #   pem     tls_ctx_new with inline PEM (MEMTUNNEL_CA, _CERT, _KEY)
 #   cert    certinfo_parse_der on a server's certificate
+#   ident   the identity rules (ident.c): a reference identity against one
+#           SAN, checked against the rules restated
 #
 # Everything is built with clang into build/fuzz/: src/*.c except main.c
 # with -fsanitize=fuzzer-no-link,address,undefined, each target linked
@@ -27,7 +29,7 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config pem cert)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config pem cert ident)
 [[ $secs =~ ^[0-9]+$ && $secs -ge 1 ]] || {
 	echo "usage: $0 [SECONDS] [TARGET...]" >&2
 	exit 64
