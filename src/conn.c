@@ -216,10 +216,11 @@ void conn_arm_timer(struct conn *c)
 /* ---- connect and handshake ---------------------------------------------- */
 
 /*
- * Once per upstream, at the first full handshake: warn when a certificate
- * of the verified chain expires within MEMTUNNEL_EXPIRY_WARN_DAYS, so that
- * nobody finds out from an outage.  A resumed session shows no chain; the
- * next full handshake is checked then.
+ * Per upstream, at the first full handshake and again at a full handshake
+ * a day or more after the last look: warn when a certificate of the
+ * verified chain expires within MEMTUNNEL_EXPIRY_WARN_DAYS, so that nobody
+ * finds out from an outage.  A resumed session shows no chain; the next
+ * full handshake is checked then.
  */
 static void check_expiry(struct conn *c)
 {
@@ -233,6 +234,7 @@ static void check_expiry(struct conn *c)
         int i = certinfo_first_expiring(chain, (size_t)n, now,
                                         cfg->expiry_warn_days);
         c->up->expiry_checked = 1;
+        c->up->expiry_checked_at = uv_now(c->timer.loop);
         if (i >= 0) {
             char date[32], days[24], reason[160];
             long left = certinfo_days_left(chain[i].not_after, now);
@@ -315,7 +317,12 @@ void conn_handshake(struct conn *c)
         resume_resumed(&c->up->resume);   /* c->verified_at: the offer's */
     else
         c->verified_at = uv_now(c->timer.loop);
-    if (!c->up->expiry_checked && !tlsconn_resumed(&c->tls))
+    /* Again at each full handshake a day after the last look, as resume.h
+     * forces one: a long-running process must hear of an expiry too. */
+    if (!tlsconn_resumed(&c->tls)
+        && (!c->up->expiry_checked
+            || uv_now(c->timer.loop) - c->up->expiry_checked_at
+               >= conn_resume_limits()->max_age_ms))
         check_expiry(c);
     tlsconn_drop_chain(&c->tls);
     uint64_t us = (uv_hrtime() - c->started_ns) / 1000;

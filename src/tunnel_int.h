@@ -34,6 +34,7 @@ struct upstream {
     void *session;                       /* last TLS session, for resumption */
     struct conn *ready;                  /* pre-warmed, verified, unused */
     int expiry_checked;                  /* the chain's dates were looked at */
+    uint64_t expiry_checked_at;          /* loop time of that look */
     struct resume resume;                /* whether to offer `session` */
     uint64_t accept_logged;              /* loop time of the last such line */
     unsigned accept_failures, shed;      /* since that line */

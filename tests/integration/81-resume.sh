@@ -4,6 +4,8 @@
 #     last verified in is younger than the bound (24 h; 3 s here through
 #     MEMTUNNEL_TEST_RESUME). A resumed connection's new ticket inherits
 #     that age: it does not start the clock again, a full handshake does.
+#   - Expiry: the full handshake the bound forces warns again of a
+#     certificate about to expire (soon3 expires in 3 days).
 #   - Refusal: memcached 1.6.18 requiring client certificates answers an
 #     offered session with an alert. Each client connection still works,
 #     through exactly one full handshake after the refused attempt; then
@@ -58,6 +60,26 @@ assert_eq 4 "$(count_log "$T/MA.log" "$connected")" "four clients, four connecti
 assert_eq 0 "$(count_log "$T/MA.log" 'level=(warn|error)')" "no warn or error line"
 stop_memtunnel MA
 stop_memcached MC
+
+# ---- The expiry warning comes again with the full handshake a bound later:
+# a long-running process must hear of a certificate about to expire.
+start_memcached SOON --cert soon3
+MEMTUNNEL_TEST_RESUME=3000:3000:12000 start_memtunnel MS --servers "localhost:$SOON_PORT" \
+	--listen 127.0.0.1:0 --ca "$PKI/ca.crt" --prewarm 0 --log-level debug
+expiring="level=warn at=cert-expiring upstream=localhost:$SOON_PORT "
+setget MS s1
+t1=$(now_ms)
+assert_eq 1 "$(count_log "$T/MS.log" "$expiring")" "the first full handshake warns of the certificate expiring in 3 days"
+wait_until 10 past $((t1 + 1500))
+setget MS s2
+assert_match "$(last MS)" ' resumed=yes ' "1.5 s later a connection resumes"
+assert_eq 1 "$(count_log "$T/MS.log" "$expiring")" "a resumed one shows no chain: no second warning"
+wait_until 10 past $((t1 + 3100))
+setget MS s3
+assert_match "$(last MS)" ' resumed=no ' "past the bound a full handshake again"
+assert_eq 2 "$(count_log "$T/MS.log" "$expiring")" "and the certificate is looked at again: a second warning"
+stop_memtunnel MS
+stop_memcached SOON
 
 # ---- Refusal, then a server that resumes.
 mtls="-o ssl_verify_mode=2,ssl_ca_cert=$PKI/ca.crt"
