@@ -539,5 +539,5 @@ int check_run(const struct config *cfg, struct tls_ctx *tls, int json, FILE *out
         fprintf(out, "memtunnel check: %zu of %zu upstream%s passed\n", passed,
                 cfg->nservers, cfg->nservers == 1 ? "" : "s");
     fflush(out);
-    return passed == cfg->nservers ? 0 : CHECK_EX_UNAVAILABLE;
+    return passed == cfg->nservers ? 0 : EXIT_UNAVAILABLE;
 }

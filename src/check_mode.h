@@ -22,9 +22,8 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "exitcode.h"
 #include "tls.h"
-
-#define CHECK_EX_UNAVAILABLE 69     /* sysexits EX_UNAVAILABLE */
 
 /*
  * Check every upstream of cfg with tls (a context made by tls_ctx_new for
@@ -34,7 +33,7 @@
  * every step (each connect attempt, the handshake, the round trip) is
  * bounded by cfg->connect_timeout_ms; name resolution by the resolver's own
  * limits.  SASL credentials are read from the environment.  Returns 0 when
- * every upstream passed, CHECK_EX_UNAVAILABLE otherwise.
+ * every upstream passed, EXIT_UNAVAILABLE otherwise.
  */
 int check_run(const struct config *cfg, struct tls_ctx *tls, int json, FILE *out);
 

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "exitcode.h"
 #include "log.h"
 
 extern char **environ;
@@ -45,8 +46,8 @@ int child_exit_code(int st)
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
     if (WIFSIGNALED(st))
-        return 128 + WTERMSIG(st);
-    return 70;
+        return EXIT_SIGNAL + WTERMSIG(st);
+    return EXIT_SOFTWARE;
 }
 
 int child_forwards(int sig, enum config_switch forward_sigterm, int on_heroku,
@@ -76,7 +77,7 @@ static int tty_foreground(void)
 
 static int exec_status(int err)
 {
-    return err == ENOENT || err == ENOTDIR ? 127 : 126;
+    return err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC;
 }
 
 static const char *exec_reason(int err)
@@ -274,7 +275,7 @@ static void exec_child(char *const argv[], char *const envp[], pid_t parent,
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)        /* memtunnel died before prctl */
-        _exit(127);
+        _exit(EXIT_NOTFOUND);
     environ = (char **)envp;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -283,7 +284,7 @@ static void exec_child(char *const argv[], char *const envp[], pid_t parent,
     e = errno;
     while (write(report_fd, &e, sizeof e) < 0 && errno == EINTR)
         ;
-    _exit(127);
+    _exit(EXIT_NOTFOUND);
 }
 
 int child_spawn(struct child *ch, char *const argv[], char *const envp[],
@@ -299,7 +300,7 @@ int child_spawn(struct child *ch, char *const argv[], char *const envp[],
         *err = errno;
         ch->exited = 1;
         log_exec_failure(argv[0], *err);
-        return 126;
+        return EXIT_NOEXEC;
     }
     ch->own_group = !isatty(STDIN_FILENO);
     fg = tty_foreground();
@@ -325,7 +326,7 @@ int child_spawn(struct child *ch, char *const argv[], char *const envp[],
         close(fds[0]);
         ch->exited = 1;
         log_exec_failure(argv[0], *err);
-        return 126;
+        return EXIT_NOEXEC;
     }
     ch->pid = pid;
     /* Set it from this side too: signals sent to the group right away

@@ -238,7 +238,7 @@ static int looks_like_option(const char *arg)
 
 /*
  * Walk argv: options first, then an optional command.  Only the shape of
- * the command line is checked here (64, EX_USAGE); values are checked
+ * the command line is checked here (EXIT_USAGE, 64); values are checked
  * later.  Returns 0, 1 for --help/--version with cfg->mode set, or -1.
  */
 static int scan_args(struct args *a, int argc, char *const argv[],
@@ -272,10 +272,10 @@ static int scan_args(struct args *a, int argc, char *const argv[],
         if (strncmp(arg, "--json", 6) == 0 &&
             (arg[6] == '\0' || arg[6] == '=')) {
             if (!a->check)
-                return fail(err, CONFIG_EX_USAGE, "--json",
+                return fail(err, EXIT_USAGE, "--json",
                             "is an option of memtunnel check only");
             if (arg[6] == '=')
-                return fail(err, CONFIG_EX_USAGE, "--json", "takes no value");
+                return fail(err, EXIT_USAGE, "--json", "takes no value");
             cfg->json = 1;
             continue;
         }
@@ -296,13 +296,13 @@ static int scan_args(struct args *a, int argc, char *const argv[],
             snprintf(name, sizeof(name), "%.*s", (int)len, arg);
             if (strncmp(arg, "--help=", 7) == 0 ||
                 strncmp(arg, "--version=", 10) == 0)
-                return fail(err, CONFIG_EX_USAGE, name,
+                return fail(err, EXIT_USAGE, name,
                             "takes no value");
-            return fail(err, CONFIG_EX_USAGE, name,
+            return fail(err, EXIT_USAGE, name,
                         "unknown option; see memtunnel --help");
         }
         if (a->flag[id] != NULL)
-            return fail(err, CONFIG_EX_USAGE, opts[id].flag,
+            return fail(err, EXIT_USAGE, opts[id].flag,
                         "is given more than once");
         /*
          * A following word that looks like an option is taken for one
@@ -314,7 +314,7 @@ static int scan_args(struct args *a, int argc, char *const argv[],
         } else if (i + 1 < argc && !looks_like_option(argv[i + 1])) {
             value = argv[++i];
         } else {
-            return fail(err, CONFIG_EX_USAGE, opts[id].flag,
+            return fail(err, EXIT_USAGE, opts[id].flag,
                         "needs a value (%s VALUE or %s=VALUE)",
                         opts[id].flag, opts[id].flag);
         }
@@ -324,7 +324,7 @@ static int scan_args(struct args *a, int argc, char *const argv[],
         if (a->check) {
             char q[QUOTE_MAX];
 
-            return fail(err, CONFIG_EX_USAGE, "check",
+            return fail(err, EXIT_USAGE, "check",
                         "takes options only, not a command (got %s)",
                         quote(q, argv[i], strlen(argv[i])));
         }
@@ -373,7 +373,7 @@ static int get_word(const struct args *a, char *const envp[], enum opt id,
             return 1;
         }
     }
-    return fail(err, CONFIG_EX_CONFIG, v.name, "%s is not valid; expected %s",
+    return fail(err, EXIT_CONFIG, v.name, "%s is not valid; expected %s",
                 quote(q, v.text, strlen(v.text)), expected);
 }
 
@@ -391,11 +391,11 @@ static int get_uint(const struct args *a, char *const envp[], enum opt id,
         return 0;
     r = parse_uint(v.text, strlen(v.text), max, out);
     if (r == -1)
-        return fail(err, CONFIG_EX_CONFIG, v.name,
+        return fail(err, EXIT_CONFIG, v.name,
                     "%s is not a whole number; expected %lu-%lu",
                     quote(q, v.text, strlen(v.text)), min, max);
     if (r == -2 || *out < min)
-        return fail(err, CONFIG_EX_CONFIG, v.name,
+        return fail(err, EXIT_CONFIG, v.name,
                     "%s is out of range %lu-%lu",
                     quote(q, v.text, strlen(v.text)), min, max);
     return 1;
@@ -417,12 +417,12 @@ static int get_ms(const struct args *a, char *const envp[], enum opt id,
     quote(q, v.text, strlen(v.text));
     r = parse_ms(v.text, max_ms, &ms);
     if (r == -1)
-        return fail(err, CONFIG_EX_CONFIG, v.name,
+        return fail(err, EXIT_CONFIG, v.name,
                     "%s is not a number of seconds; expected e.g. 5 or "
                     "0.5 (at most 3 decimals), up to %lu", q,
                     max_ms / 1000);
     if (r == -2 || ms < min_ms)
-        return fail(err, CONFIG_EX_CONFIG, v.name,
+        return fail(err, EXIT_CONFIG, v.name,
                     "%s seconds is out of range; expected %s%lu", q,
                     min_ms > 0 ? "more than 0, up to " : "0-",
                     max_ms / 1000);
@@ -464,7 +464,7 @@ static int settle_mode(struct config *cfg, const struct args *a,
     }
     /* `check` still checks: that is what it is for. */
     if (!enabled && cfg->mode == CONFIG_MODE_TUNNEL)
-        return fail(err, CONFIG_EX_CONFIG, opts[OPT_ENABLED].var,
+        return fail(err, EXIT_CONFIG, opts[OPT_ENABLED].var,
                     "is false, but tunnel-only mode (no command) needs "
                     "the tunnel enabled");
     return 0;
@@ -518,7 +518,7 @@ static int parse_scalars(struct config *cfg, const struct args *a,
         const char *why = check_sni(v.text);
 
         if (why != NULL)
-            return fail(err, CONFIG_EX_CONFIG, v.name, "%s %s",
+            return fail(err, EXIT_CONFIG, v.name, "%s %s",
                         quote(q, v.text, strlen(v.text)), why);
         cfg->sni = v.text;
     }
@@ -593,22 +593,22 @@ static int get_material(const struct args *a, char *const envp[],
 
     lookup(a, envp, file_id, &v);
     if (v.text != NULL && a->flag[file_id] == NULL && inline_pem != NULL)
-        return fail(err, CONFIG_EX_CONFIG, pem_var,
+        return fail(err, EXIT_CONFIG, pem_var,
                     "set one of %s and %s, not both", pem_var,
                     opts[file_id].var);
     if (v.text != NULL) {
         if (*v.text == '\0')
-            return fail(err, CONFIG_EX_CONFIG, v.name,
+            return fail(err, EXIT_CONFIG, v.name,
                         "is empty; expected a file name");
         if (strstr(v.text, "-----BEGIN") != NULL)
-            return fail(err, CONFIG_EX_CONFIG, v.name,
+            return fail(err, EXIT_CONFIG, v.name,
                         "holds PEM text, not a file name; put PEM "
                         "text in %s", pem_var);
         *file = v.text;
         *source = v.name;
     } else if (inline_pem != NULL) {
         if (strstr(inline_pem, "-----BEGIN ") == NULL)
-            return fail(err, CONFIG_EX_CONFIG, pem_var,
+            return fail(err, EXIT_CONFIG, pem_var,
                         "does not contain PEM text; to name a file use %s "
                         "(PEM text has a \"-----BEGIN \" line)",
                         opts[file_id].var);
@@ -635,11 +635,11 @@ static int parse_tls_material(struct config *cfg, const struct args *a,
     has_cert = cfg->cert_source != NULL;
     has_key = cfg->key_source != NULL;
     if (has_cert && !has_key)
-        return fail(err, CONFIG_EX_CONFIG, cfg->cert_source,
+        return fail(err, EXIT_CONFIG, cfg->cert_source,
                     "a client certificate needs its key: set --key, "
                     "MEMTUNNEL_KEY_FILE or MEMTUNNEL_KEY too");
     if (has_key && !has_cert)
-        return fail(err, CONFIG_EX_CONFIG, cfg->key_source,
+        return fail(err, EXIT_CONFIG, cfg->key_source,
                     "a client key needs its certificate: set --cert, "
                     "MEMTUNNEL_CERT_FILE or MEMTUNNEL_CERT too");
     return 0;
@@ -661,7 +661,7 @@ static int add_source(struct config *cfg, const char *name, int is_var,
     grown = realloc(cfg->servers, (cfg->nservers + n) * sizeof(*grown));
     if (grown == NULL) {
         free(list);
-        return fail(err, CONFIG_EX_CONFIG, name, "out of memory");
+        return fail(err, EXIT_CONFIG, name, "out of memory");
     }
     memcpy(grown + cfg->nservers, list, n * sizeof(*list));
     free(list);
@@ -724,19 +724,19 @@ static int parse_vars(struct config *cfg, const char *list_name,
             break;
         len = strcspn(p, SEPARATORS);
         if (!is_ident(p, len))
-            return fail(err, CONFIG_EX_CONFIG, list_name,
+            return fail(err, EXIT_CONFIG, list_name,
                         "%s is not a variable name; expected names such as "
                         "MEMCACHIER_SERVERS separated by commas or spaces",
                         quote(q, p, len));
         if (listed_before(text, p, len))
-            return fail(err, CONFIG_EX_CONFIG, list_name,
+            return fail(err, EXIT_CONFIG, list_name,
                         "lists %.*s twice", (int)len, p);
         value = env_get(envp, p, len);
         if (value == NULL || *value == '\0') {
             char name[sizeof(err->name)];
 
             snprintf(name, sizeof(name), "%.*s", (int)len, p);
-            return fail(err, CONFIG_EX_CONFIG, name,
+            return fail(err, EXIT_CONFIG, name,
                         "is listed in %s but is not set or is empty",
                         list_name);
         }
@@ -744,13 +744,13 @@ static int parse_vars(struct config *cfg, const char *list_name,
         bytes += len + 1;
     }
     if (count == 0)
-        return fail(err, CONFIG_EX_CONFIG, list_name,
+        return fail(err, EXIT_CONFIG, list_name,
                     "lists no variable names; expected names such as "
                     "MEMCACHIER_SERVERS separated by commas or spaces");
 
     cfg->sources = malloc(count * sizeof(*cfg->sources) + bytes);
     if (cfg->sources == NULL)
-        return fail(err, CONFIG_EX_CONFIG, list_name, "out of memory");
+        return fail(err, EXIT_CONFIG, list_name, "out of memory");
     names = (char *)(cfg->sources + count);
     for (p = text;; p += len) {
         p += strspn(p, SEPARATORS);
@@ -785,7 +785,7 @@ static int parse_sources(struct config *cfg, const struct args *a,
     int is_var = 0;
 
     if (servers != NULL && vars != NULL)
-        return fail(err, CONFIG_EX_USAGE, vname,
+        return fail(err, EXIT_USAGE, vname,
                     "cannot be used with --servers; give one of them");
     if (servers == NULL && vars == NULL) {
         sname = opts[OPT_SERVERS].var;
@@ -793,7 +793,7 @@ static int parse_sources(struct config *cfg, const struct args *a,
         servers = env_set(envp, sname);
         vars = env_set(envp, vname);
         if (servers != NULL && vars != NULL)
-            return fail(err, CONFIG_EX_CONFIG, vname,
+            return fail(err, EXIT_CONFIG, vname,
                         "set one of %s and %s, not both", sname, vname);
     }
     if (vars != NULL)
@@ -804,14 +804,14 @@ static int parse_sources(struct config *cfg, const struct args *a,
         is_var = 1;
     }
     if (servers == NULL)
-        return fail(err, CONFIG_EX_CONFIG, opts[OPT_SERVERS].flag,
+        return fail(err, EXIT_CONFIG, opts[OPT_SERVERS].flag,
                     "no memcached servers given: use --servers, "
                     "MEMTUNNEL_SERVERS or MEMTUNNEL_VARS, or set one of "
                     "MEMCACHIER_SERVERS, MEMCACHEDCLOUD_SERVERS, "
                     "MEMCACHE_SERVERS");
     cfg->sources = calloc(1, sizeof(*cfg->sources));
     if (cfg->sources == NULL)
-        return fail(err, CONFIG_EX_CONFIG, sname, "out of memory");
+        return fail(err, EXIT_CONFIG, sname, "out of memory");
     return add_source(cfg, sname, is_var, servers, err);
 }
 
@@ -838,7 +838,7 @@ static int parse_listen(struct config *cfg, const struct args *a,
     if (servers_parse_listen(v.text, cfg->listen_host, &cfg->listen_family,
                              &cfg->listen_port, &cfg->listen_loopback, why,
                              sizeof(why)) < 0)
-        return fail(err, CONFIG_EX_CONFIG, v.name, "%s: %s",
+        return fail(err, EXIT_CONFIG, v.name, "%s: %s",
                     quote(q, v.text, strlen(v.text)), why);
     cfg->listen_explicit = 1;
     return 0;
@@ -854,7 +854,7 @@ static int check_listen_room(const struct config *cfg, const struct args *a,
         (unsigned long)cfg->listen_port + cfg->nservers - 1 <= 65535)
         return 0;
     lookup(a, envp, OPT_LISTEN, &v);
-    return fail(err, CONFIG_EX_CONFIG,
+    return fail(err, EXIT_CONFIG,
                 v.text != NULL ? v.name : opts[OPT_LISTEN].flag,
                 "port %u + %zu nodes runs past port 65535; use a lower "
                 "port, or port 0 for ephemeral ports",

@@ -12,8 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_EX_USAGE 64      /* sysexits EX_USAGE */
-#define CONFIG_EX_CONFIG 78     /* sysexits EX_CONFIG */
+#include "exitcode.h"
 
 #define CONFIG_DEFAULT_PORT 11211
 #define CONFIG_HOST_MAX 255     /* longest DNS name (253) or IP literal */
@@ -117,7 +116,7 @@ struct config {
 };
 
 struct config_error {
-    int status;                       /* CONFIG_EX_USAGE or CONFIG_EX_CONFIG */
+    int status;                       /* EXIT_USAGE or EXIT_CONFIG */
     char name[64];                    /* flag or variable at fault, "" if none */
     char msg[400];                    /* what is wrong, one line, no newline */
 };
@@ -140,7 +139,7 @@ void config_free(struct config *cfg);
  * or variable it came from, used in error messages.  tls_port, when not 0,
  * replaces every port.  On success *out is a malloc'd array of *n >= 1
  * servers and 0 is returned; on failure -1 with *err filled in (status
- * CONFIG_EX_CONFIG).
+ * EXIT_CONFIG).
  */
 int config_parse_servers(const char *name, const char *text, uint16_t tls_port,
                          struct config_server **out, size_t *n,

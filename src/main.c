@@ -20,6 +20,7 @@
 #include "child.h"
 #include "childenv.h"
 #include "config.h"
+#include "exitcode.h"
 #include "log.h"
 #include "tls.h"
 #include "tlsconn.h"
@@ -28,8 +29,6 @@
 #ifndef MEMTUNNEL_VERSION
 #define MEMTUNNEL_VERSION "0.0.0"
 #endif
-
-#define EX_SOFTWARE 70
 
 /* How long the exit waits for a stalled log reader. */
 #define LOG_STOP_MS 2000
@@ -116,8 +115,8 @@ static const char *aes_impl(void)
 
 static void report(const struct config_error *err)
 {
-    log_event(LOG_ERROR, err->status == CONFIG_EX_USAGE ? "usage-error"
-                         : err->status == CONFIG_EX_CONFIG ? "config-error"
+    log_event(LOG_ERROR, err->status == EXIT_USAGE ? "usage-error"
+                         : err->status == EXIT_CONFIG ? "config-error"
                                                            : "listen-failed",
               "setting", err->name[0] ? err->name : NULL,
               "reason", err->msg, NULL);
@@ -176,7 +175,7 @@ static void on_child_exit(struct child *ch, int code, void *arg)
 {
     struct app *app = arg;
     (void)ch;
-    stop(app, app->fatal ? EX_SOFTWARE : code);
+    stop(app, app->fatal ? EXIT_SOFTWARE : code);
 }
 
 /*
@@ -191,7 +190,7 @@ static void on_fatal(void *arg, const char *reason)
     if (app->child)
         child_terminate(app->child, app->cfg->grace_ms);
     else
-        stop(app, EX_SOFTWARE);
+        stop(app, EXIT_SOFTWARE);
 }
 
 static void on_fault(uv_timer_t *t)
@@ -235,7 +234,7 @@ static int start_child(struct app *app, char *const envp[])
     for (size_t k = 0; k < cfg->nsources; k++) {
         size_t len = cfg->sources[k].count * (CONFIG_HOST_MAX + 10) + 1;
         if ((bufs[k] = malloc(len)) == NULL) {
-            status = EX_SOFTWARE;
+            status = EXIT_SOFTWARE;
             goto out;
         }
         tunnel_addresses(app->tunnel, cfg->sources[k].first,
@@ -243,19 +242,19 @@ static int start_child(struct app *app, char *const envp[])
         lists[k] = bufs[k];
     }
     if (childenv_build(&ce, envp, cfg->sources, cfg->nsources, lists) < 0) {
-        status = EX_SOFTWARE;
+        status = EXIT_SOFTWARE;
         goto out;
     }
     app->child = child_new(&app->loop, cfg, on_child_exit, app);
     if (app->child == NULL)
-        status = EX_SOFTWARE;
+        status = EXIT_SOFTWARE;
     else
         status = child_spawn(app->child, cfg->command, ce.envp, &err);
     childenv_free(&ce);
 out:
     for (size_t k = 0; k < cfg->nsources; k++)
         free(bufs[k]);
-    if (status == EX_SOFTWARE)
+    if (status == EXIT_SOFTWARE)
         log_event(LOG_ERROR, "out-of-memory", "reason", "starting the command",
                   NULL);
     return status;
@@ -333,13 +332,13 @@ static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[]
     app.cfg = cfg;
     if (uv_loop_init(&app.loop) < 0) {
         log_event(LOG_ERROR, "loop-failed", NULL);
-        return EX_SOFTWARE;
+        return EXIT_SOFTWARE;
     }
     app.tunnel = tunnel_new(&app.loop, cfg, tls);
     if (app.tunnel == NULL) {
         log_event(LOG_ERROR, "out-of-memory", NULL);
         uv_loop_close(&app.loop);
-        return EX_SOFTWARE;
+        return EXIT_SOFTWARE;
     }
     tunnel_on_fatal(app.tunnel, on_fatal, &app);
     /* From here on a stalled reader of stderr must not stall the tunnel. */
@@ -388,7 +387,7 @@ out:
         /* Only reachable if a handle was left open: a bug. */
         log_event(LOG_ERROR, "loop-failed", "reason", "handles left open", NULL);
         if (app.status == 0)
-            app.status = EX_SOFTWARE;
+            app.status = EXIT_SOFTWARE;
     }
     /* The last lines (child-exited, stats) go out, unless the reader has
      * stalled: then exit anyway, a little later. */
@@ -451,7 +450,7 @@ int main(int argc, char *argv[])
         log_event(LOG_ERROR, "tls-failed", "reason", "cannot initialise wolfSSL",
                   NULL);
         config_free(&cfg);
-        return EX_SOFTWARE;
+        return EXIT_SOFTWARE;
     }
     struct tls_ctx *tls = tls_ctx_new(&cfg, &err);
     forget_inline_key(&cfg);

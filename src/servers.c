@@ -213,14 +213,14 @@ static int same(const struct config_server *a, const struct config_server *b)
     return memcmp(x, y, af == AF_INET6 ? 16 : 4) == 0;
 }
 
-/* Fill *err with a configuration error (78) and return -1. */
+/* Fill *err with a configuration error (EXIT_CONFIG) and return -1. */
 __attribute__((format(printf, 3, 4)))
 static int fail(struct config_error *err, const char *name, const char *fmt,
                 ...)
 {
     va_list ap;
 
-    err->status = CONFIG_EX_CONFIG;
+    err->status = EXIT_CONFIG;
     snprintf(err->name, sizeof(err->name), "%s", name != NULL ? name : "");
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);

@@ -58,7 +58,7 @@ void tls_global_cleanup(void)
 static void fail(struct config_error *err, const char *name, const char *fmt,
                  const char *arg)
 {
-    err->status = CONFIG_EX_CONFIG;
+    err->status = EXIT_CONFIG;
     snprintf(err->name, sizeof err->name, "%s", name ? name : "");
     snprintf(err->msg, sizeof err->msg, fmt, arg ? arg : "");
 }

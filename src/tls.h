@@ -21,7 +21,7 @@ void tls_global_cleanup(void);
 /*
  * Build the context from cfg: trust (cfg->ca_file, cfg->ca_pem or the
  * system store), client certificate, cfg->verify, cfg->tls_min.  Returns
- * NULL with *err filled in (status CONFIG_EX_CONFIG, name = the flag or
+ * NULL with *err filled in (status EXIT_CONFIG, name = the flag or
  * variable at fault) when the material cannot be loaded.  The PEM text is
  * never copied into err.
  */

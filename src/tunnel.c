@@ -17,6 +17,7 @@
 #endif
 #include <string.h>
 
+#include "exitcode.h"
 #include "listener.h"
 #include "log.h"
 #include "tlsconn.h"
@@ -447,7 +448,7 @@ int tunnel_listen(struct tunnel *t, struct config_error *err)
             struct config_server s = { .port = port, .family = cfg->listen_family };
             snprintf(s.host, sizeof s.host, "%s", cfg->listen_host);
             config_server_str(&s, addr, sizeof addr);
-            err->status = 70;
+            err->status = EXIT_SOFTWARE;
             snprintf(err->name, sizeof err->name, "%s",
                      cfg->listen_explicit ? "--listen" : "");
             snprintf(err->msg, sizeof err->msg, "cannot listen on %.64s for "

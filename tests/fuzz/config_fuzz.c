@@ -206,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_config(&cfg, envp);
         config_free(&cfg);
     } else {
-        check(err.status == CONFIG_EX_USAGE || err.status == CONFIG_EX_CONFIG,
+        check(err.status == EXIT_USAGE || err.status == EXIT_CONFIG,
               "a failure exits 64 or 78");
         check(terminated(err.msg, sizeof err.msg) && err.msg[0] != '\0',
               "a failure has a message");

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(tls_ctx_handle(ctx) != NULL, "a context has a handle");
         tls_ctx_free(ctx);
     } else {
-        check(err.status == CONFIG_EX_CONFIG, "a failure exits 78");
+        check(err.status == EXIT_CONFIG, "a failure exits 78");
         check(memchr(err.msg, '\0', sizeof err.msg) != NULL && err.msg[0],
               "a failure has a message");
         check(strcmp(err.name, "MEMTUNNEL_CA") == 0

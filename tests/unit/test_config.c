@@ -228,7 +228,7 @@ START_TEST(test_servers_bad)
                                           &err), -1);
     ck_assert_ptr_null(s);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(err.status, CONFIG_EX_CONFIG);
+    ck_assert_int_eq(err.status, EXIT_CONFIG);
     ck_assert_str_eq(err.name, "MEMTUNNEL_SERVERS");
     assert_one_line(err.msg);
     ck_assert_msg(strstr(err.msg, bad_lists[_i].msg) != NULL,
@@ -1144,7 +1144,7 @@ START_TEST(test_listen_room)
     ck_assert_int_eq(config_parse(&cfg, c.argc, c.argv, c.envp, &err),
                      rooms[_i].ok ? 0 : -1);
     if (!rooms[_i].ok) {
-        ck_assert_int_eq(err.status, CONFIG_EX_CONFIG);
+        ck_assert_int_eq(err.status, EXIT_CONFIG);
         ck_assert_str_eq(err.name, "--listen");
     }
     config_free(&cfg);

@@ -350,7 +350,7 @@ START_TEST(bad_ca_names_its_source)
                  "-----END CERTIFICATE-----\n";
     cfg.ca_source = "MEMTUNNEL_CA";
     ck_assert_ptr_null(tls_ctx_new(&cfg, &err));
-    ck_assert_int_eq(err.status, CONFIG_EX_CONFIG);
+    ck_assert_int_eq(err.status, EXIT_CONFIG);
     ck_assert_str_eq(err.name, "MEMTUNNEL_CA");
     ck_assert_ptr_null(strstr(err.msg, "not base64"));
 
@@ -425,7 +425,7 @@ START_TEST(client_key_matches)
         } else {
             ck_assert_msg(t == NULL, "%s with %s (%s) must be refused",
                           key_cases[_i].cert, key_cases[_i].key, cfg.key_source);
-            ck_assert_int_eq(err.status, CONFIG_EX_CONFIG);
+            ck_assert_int_eq(err.status, EXIT_CONFIG);
             ck_assert_str_eq(err.name, cfg.key_source);
             ck_assert_ptr_nonnull(strstr(err.msg, "does not match"));
         }
