@@ -4,12 +4,19 @@
 #   make check           unit tests, integration tests against real memcached
 #                        (Debian-linked and static builds), then the buildpack
 #                        (bin/compile, examples)
+#   make unit SUITE=config
+#                        one unit suite (SUITE="config ident": several)
+#   make test T=20       one integration scenario (T="20 21": several;
+#                        V=1 shows its output)
 #   make demo            a set/get through memtunnel to a TLS memcached it starts
 #   make static          build/static/memtunnel, as the Heroku buildpack builds it
 #   make check-buildpack bin/compile as Heroku runs it, and the examples
 #   make bench           memtunnel beside stunnel, haproxy and nginx (~5 min)
 #   make SANITIZE=address,undefined check
 #                        the same under ASan + UBSan, built in its own directory
+#   make clean           remove the build, but keep the static build's wolfSSL
+#                        cache (build/static/cache) and the source mirror
+#   make distclean       remove everything under build/
 #   make V=1             show the commands
 
 VERSION := 0.1.0
@@ -58,7 +65,7 @@ else
   say =
 endif
 
-.PHONY: all deps deps-test check unit integration integration-static demo sanitize clean tools pki
+.PHONY: all deps deps-test check unit test integration integration-static demo sanitize clean distclean tools pki
 
 all: $(PROG)
 
@@ -101,18 +108,28 @@ pki:
 
 # Under the sanitizers each suite runs in a process of its own: with
 # LeakSanitizer checking every forked test, one runner for all the suites
-# took 150 s on a 2-core VM, suite by suite 22 s.
+# took 150 s on a 2-core VM, suite by suite 22 s.  SUITE=NAME... runs only
+# those suites (unit_tests --list names them).
 unit: $(UNIT) pki
 ifneq ($(SANITIZE),)
-	$(Q)for s in $$($(UNIT) --list); do \
+	$(Q)for s in $(if $(SUITE),$(SUITE),$$($(UNIT) --list)); do \
 	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT) $$s || exit 1; done
 else
-	$(Q)MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT)
+	$(Q)MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT) $(SUITE)
 endif
 
 integration: $(PROG) $(MCLOAD) pki deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
 	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh
+
+# make test T=20: the scenarios named in T (numbers, as run.sh takes them),
+# with what `make integration` gives them.
+test: $(PROG) $(MCLOAD) pki deps-test
+	$(Q)if [ -z "$(T)" ]; then \
+	  echo 'make test: name the scenarios, e.g. make test T=20 or T="20 21"' >&2; \
+	  exit 64; fi
+	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh $(if $(V),-v) $(T)
 
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory unit
@@ -124,7 +141,7 @@ check: deps-test
 # The same scenarios against the static build, the binary the buildpack
 # ships: its wolfSSL is configured differently from Debian's (no OpenSSL
 # layer, AES-NI), and the unit tests link Debian's.
-integration-static: buildpack-static $(MCLOAD) pki deps-test
+integration-static: static $(MCLOAD) pki deps-test
 	$(Q)MEMTUNNEL=$(abspath $(STATIC_PROG)) MCLOAD=$(abspath $(MCLOAD)) \
 	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh
 
@@ -161,17 +178,20 @@ sanitize: deps-test
 demo: $(PROG) deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) tests/demo.sh
 
+# clean keeps the static build's wolfSSL and libuv cache (minutes to
+# rebuild) and the source mirror (made from the network); distclean drops
+# them too.
+CLEAN_KEEP := build/static build/source-mirror
 clean:
+	rm -rf bin/memtunnel $(filter-out $(CLEAN_KEEP),$(wildcard build/*)) \
+	  $(filter-out build/static/cache,$(wildcard build/static/*))
+
+distclean:
 	rm -rf build bin/memtunnel
 
 # The static build (AES-accelerated wolfSSL from the distribution's signed
 # source package, libuv static) and the Heroku buildpack's tests.
 include buildpack/static.mk
-.PHONY: static static-mirror check-buildpack bench-static
-static: buildpack-static
-static-mirror: buildpack-static-mirror
-check-buildpack: buildpack-check
-bench-static: buildpack-bench
 
 # make bench: memtunnel beside stunnel, haproxy and nginx (tests/bench/).
 include tests/bench/bench.mk

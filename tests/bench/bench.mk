@@ -35,7 +35,7 @@ $(RELAY): tests/bench/relay.c
 # TLS's cost per operation (part of the best case): the cipher alone and the
 # whole record layer, timed with the static build's wolfSSL, the one
 # memtunnel runs with on the platform.
-$(AEAD): tests/bench/aead.c $(wildcard build/static/cache/wolfssl-*/lib/libwolfssl.a) | buildpack-static
+$(AEAD): tests/bench/aead.c $(wildcard build/static/cache/wolfssl-*/lib/libwolfssl.a) | static
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)w=$$(ls -d build/static/cache/wolfssl-*/ | head -n1) && \
@@ -50,7 +50,7 @@ bench-selftest: $(MCBENCH) $(RELAY) $(AEAD) pki
 # The static build and bin/memtunnel are brought up to date first; another
 # binary is taken as it is (bench.sh warns when src/ is newer than it).
 ifeq ($(BENCH_MEMTUNNEL),$(BENCH_STATIC))
-bench: buildpack-static
+bench: static
 endif
 ifeq ($(BENCH_MEMTUNNEL),$(PROG))
 bench: $(PROG)
