@@ -201,7 +201,10 @@ START_TEST(drives_the_loop)
     unsigned sleeping = turns_waiting(&spin, 0, 0);
     ck_assert_uint_eq(spin.st.polled_ns, 0);
     unsigned stopped = turns_waiting(&spin, 20000 * US, 1);
-    ck_assert_uint_gt(polling, 100);
+    /* More turns than a sleeping loop takes: with the cores busy, each
+     * sched_yield can give another task a whole slice (8 turns in 30 ms
+     * were seen beside two busy loops and two test runs; > 1000 idle). */
+    ck_assert_uint_gt(polling, 3);
     ck_assert_uint_le(sleeping, 3);
     ck_assert_uint_le(stopped, 3);
 }
