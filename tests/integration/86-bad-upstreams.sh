@@ -4,7 +4,7 @@
 #   stall    accepts TCP and never answers the handshake: the client's
 #            connection is closed at --connect-timeout (measured, from the
 #            client and from the upstream's side), handshake-failed warn;
-#   garbage  answers the ClientHello with 4 KiB of random bytes;
+#   garbage  answers the ClientHello with 4 KiB of plaintext (ERROR lines);
 #   notls    memcached's plaintext port (it answers ERROR lines);
 #   hangup   reads the ClientHello and closes;
 #   good     real memcached over TLS, with verified traffic running while
@@ -78,7 +78,12 @@ while time.monotonic() < deadline:
             if state[s][2] > 1:
                 continue
             if mode == "garbage":
-                junk = os.urandom(4096)
+                # What a plaintext memcached port says to a ClientHello.
+                # Not random bytes: those begin with a plausible record
+                # header now and then (a valid type, a long length), and
+                # the handshake then waits for the rest (make check failed
+                # so once, at the 2 s timeout).
+                junk = (b"ERROR\r\n" * 600)[:4096]
                 s.sendall(junk)
                 ev.write("sent %d\n" % len(junk))
             elif mode == "hangup":
