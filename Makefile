@@ -65,7 +65,7 @@ else
   say =
 endif
 
-.PHONY: all deps deps-test check unit test integration integration-static demo sanitize clean distclean tools pki
+.PHONY: all deps deps-test check modgraph unit test integration integration-static demo sanitize clean distclean tools pki
 
 all: $(PROG)
 
@@ -118,6 +118,14 @@ else
 	$(Q)MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT) $(SUITE)
 endif
 
+# The module graph from the objects' symbols; fails on a call cycle
+# between modules (HACKING.md, "Modules").
+modgraph: $(PROG)
+	$(Q)tests/tools/modgraph-selftest.sh >/dev/null
+	$(Q)tests/tools/modgraph.sh $(OBJS) >$(BUILD)/modgraph.txt || \
+	  { cat $(BUILD)/modgraph.txt; exit 1; }
+	$(Q)tail -n 1 $(BUILD)/modgraph.txt
+
 integration: $(PROG) $(MCLOAD) pki deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
 	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh
@@ -132,6 +140,7 @@ test: $(PROG) $(MCLOAD) pki deps-test
 	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh $(if $(V),-v) $(T)
 
 check: deps-test
+	$(Q)$(MAKE) --no-print-directory modgraph
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 	$(Q)$(MAKE) --no-print-directory integration-static

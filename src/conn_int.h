@@ -1,7 +1,8 @@
 /*
- * conn_int.h: one tunnelled connection, shared by conn.c (its life:
- * accept, resolve, connect, handshake, pre-warmed spares, close) and pump.c
- * (its bytes: both directions, backpressure, half-close).  Not for other
+ * conn_int.h: one tunnelled connection, shared by the files of the conn
+ * module: conn.c (its life: accept or take a spare, timers, close),
+ * conn_setup.c (resolve, connect, handshake and verify) and conn_io.c (its
+ * bytes: both directions, backpressure, half-close).  Not for other
  * modules.
  *
  * Every accepted local connection ("client") gets its own TLS connection
@@ -51,9 +52,10 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "conn.h"
 #include "log.h"
 #include "tlsconn.h"
-#include "tunnel_int.h"
+#include "upstream.h"
 
 enum conn_state {
     CONN_RESOLVING,
@@ -63,8 +65,9 @@ enum conn_state {
 };
 
 struct conn {
+    struct conn_env *env;
     struct upstream *up;
-    struct conn *prev, *next;            /* tunnel's list, for tunnel_close */
+    struct conn *prev, *next;            /* env->conns */
     enum conn_state state;
     int pending;                         /* handles + requests outstanding */
     int closing;
@@ -93,12 +96,12 @@ struct conn {
 
     uint64_t started, last_active;       /* loop time, ms */
     uint64_t started_ns;                 /* for the handshake time */
-    int counted;                         /* in up->stats.active */
+    int counted;                         /* upstream_client_accepted */
     int has_client;                      /* `client` is an initialised handle */
     int spare;                           /* pre-warmed, waiting for a client */
-    struct conn *next_spare;             /* up->ready, when spare and OPEN */
+    int parked;                          /* in up's ready spares */
     int refill_owed;                     /* was a spare: replace it after the
-                                            first reply (tunnel_spare_refill) */
+                                            first reply (upstream_spare_refill) */
     int session_kept;                    /* our session was offered to up */
     int offered_session;                 /* this handshake tries to resume */
     int full_handshake;                  /* resuming was refused: don't */
@@ -123,35 +126,40 @@ void conn_unref(struct conn *c);
 /* Re-arm the timer for what an open connection needs now. */
 void conn_arm_timer(struct conn *c);
 
-/* Drive the TLS handshake with what arrived; on success start pumping
- * (or park a spare). */
-void conn_handshake(struct conn *c);
+/* The timer's callback, for every state (conn_setup.c arms it). */
+void conn_on_timer(uv_timer_t *timer);
 
-/* The resumption bounds (resume.h), or shorter ones from the environment
- * for tests (MEMTUNNEL_TEST_RESUME). */
-const struct resume_limits *conn_resume_limits(void);
+/* conn_setup.c */
+
+/* Resolve (unless the upstream is an IP literal), connect, handshake; the
+ * connect timeout is armed.  On success the connection opens (a client's
+ * bytes start to flow, or a spare is parked). */
+void conn_setup_start(struct conn *c);
+
+/* Drive the TLS handshake with what arrived. */
+void conn_setup_handshake(struct conn *c);
 
 /* Words for a libuv error, for log lines. */
 const char *conn_words(int err);
 
-/* pump.c */
+/* conn_io.c */
 
 /* Decrypt and deliver what can be; pause the upstream above the mark. */
-void pump_down(struct conn *c);
+void conn_io_down(struct conn *c);
 
 /* Send what wolfSSL left in tls.out; pause or resume the client. */
-void pump_flush_upstream(struct conn *c);
+void conn_io_flush_upstream(struct conn *c);
 
 /* Read the upstream socket, or stop reading it (idempotent). */
-void pump_upstream_read_start(struct conn *c);
-void pump_upstream_read_stop(struct conn *c);
+void conn_io_upstream_read_start(struct conn *c);
+void conn_io_upstream_read_stop(struct conn *c);
 
 /* The handshake verified and a client is attached: let bytes flow. */
-void pump_start(struct conn *c);
+void conn_io_start(struct conn *c);
 
 /* Whether the upstream owes this connection a reply (for --busy-poll's
  * choice of window); set when client bytes go up, cleared by the reply
  * and when the connection closes. */
-void pump_await(struct conn *c, int on);
+void conn_io_await(struct conn *c, int on);
 
 #endif

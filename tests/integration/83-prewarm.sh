@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # 83-prewarm: pre-warmed connections. --prewarm 2 has two verified TLS
 # connections ready before any client comes; a client is paired with one
-# and its request works; the taken spare is replaced (by resuming the
-# session) once that client has its first reply, or a few milliseconds
-# after it connected when it sends nothing. Spares the server closes for
+# and its request works; the taken spare is replaced once that client has
+# its first reply, or a few milliseconds after it connected when it sends
+# nothing, by resuming the session once there is one. Spares the server closes for
 # idleness are replaced, and a client is never handed a closed one.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
@@ -21,8 +21,6 @@ out=$(mcload --port "$MT_PORT" --timeout 10 setget --key warm 2>&1) || fail "set
 assert_match "$out" 'ok=1' "a client's set and get go through a pre-warmed connection"
 assert_eq 1 "$(count_log "$T/MT.log" 'at=paired ')" "the client was paired with a spare"
 assert_eq 3 "$(wait_count "$T/MT.log" "$connected" 3)" "the taken spare is replaced"
-assert_match "$(grep "$connected" "$T/MT.log" | tail -n1)" ' resumed=yes ' \
-	"the replacement resumes the upstream's TLS session"
 assert_eq 0 "$(count_log "$T/MT.log" 'level=(warn|error)')" "no warn or error line"
 
 # A client that connects and says nothing: its spare is replaced anyway,
@@ -47,6 +45,11 @@ done
 ok "ten clients in a row work"
 assert_eq 12 "$(count_log "$T/MT.log" 'at=paired ')" "each of them was paired with a spare"
 assert_eq 14 "$(wait_count "$T/MT.log" "$connected" 14)" "one replacement per taken spare"
+# The first client's first reply brought the session; every replacement
+# started after it resumes.  (The first replacement may start before that
+# reply, 10 ms after the client came, on a busy machine: it is not counted.)
+assert_eq 11 "$(grep "$connected" "$T/MT.log" | sed -n '4,14p' | grep -c ' resumed=yes ')" \
+	"the replacements after the first reply resume the upstream's TLS session"
 # Absence over a bounded interval: nothing to synchronise on but time.
 sleep 0.3
 assert_eq 14 "$(count_log "$T/MT.log" "$connected")" "no more spares than taken: still 14 connections after 300 ms"

@@ -16,5 +16,6 @@ Suite *resume_suite(void);
 Suite *spin_suite(void);
 Suite *stats_suite(void);
 Suite *tlsconn_suite(void);
+Suite *upstream_suite(void);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * pump: the bytes of an open connection, both ways, with backpressure and
- * half-close (see the data path notes in conn_int.h).
+ * conn_io: the bytes of an open connection, both ways, with backpressure
+ * and half-close (see the data path notes in conn_int.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct conn *c = h->data;
     (void)suggested;
     /* Safe to share: every read is fully consumed inside its read_cb. */
-    *b = uv_buf_init(c->up->tunnel->rbuf, sizeof c->up->tunnel->rbuf);
+    *b = uv_buf_init(c->env->rbuf, sizeof c->env->rbuf);
 }
 
 
@@ -59,11 +59,11 @@ static void on_client_write(uv_write_t *req, int status)
     /* Below the low mark again: take more from the upstream. */
     if (!c->upstream_done && !c->upstream_reading
         && queued_down(c) < LOW_WATER) {
-        pump_down(c);
+        conn_io_down(c);
         if (c->closing)
             return;
         if (!c->closing && !c->upstream_done && queued_down(c) < HIGH_WATER)
-            pump_upstream_read_start(c);
+            conn_io_upstream_read_start(c);
     }
     maybe_finish(c);
 }
@@ -91,7 +91,7 @@ static void start_client_write(struct conn *c)
 static void deliver(struct conn *c, const char *p, size_t n)
 {
     c->bytes_down += n;
-    c->up->stats.bytes_down += n;
+    upstream_bytes(c->up, 0, n);
     if (buf_len(&c->to_client) == 0 && !c->client_writing) {
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
         int w = uv_try_write((uv_stream_t *)&c->client, &b, 1);
@@ -105,7 +105,7 @@ static void deliver(struct conn *c, const char *p, size_t n)
     }
     if (c->refill_owed) {
         c->refill_owed = 0;
-        tunnel_spare_refill(c->up);
+        upstream_spare_refill(c->up);
     }
     if (n == 0)
         return;
@@ -144,7 +144,7 @@ static void on_upstream_write(uv_write_t *req, int status)
         conn_close(c, LOG_WARN, "upstream-closed", conn_words(status));
         return;
     }
-    pump_flush_upstream(c);
+    conn_io_flush_upstream(c);
 }
 
 /*
@@ -154,7 +154,7 @@ static void on_upstream_write(uv_write_t *req, int status)
  * is paused and resumed, and where the upstream is shut down after the
  * client's EOF once everything is sent.
  */
-void pump_flush_upstream(struct conn *c)
+void conn_io_flush_upstream(struct conn *c)
 {
     struct buf *out = &c->tls.out;
 
@@ -218,7 +218,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
 
-    spin_event(&c->up->tunnel->spin);
+    spin_event(c->env->spin);
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -232,21 +232,21 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         c->client_eof = 1;
         c->last_active = uv_now(s->loop);
         tlsconn_close_notify(&c->tls);
-        pump_flush_upstream(c);
+        conn_io_flush_upstream(c);
         if (!c->closing)
             conn_arm_timer(c);
         maybe_finish(c);
         return;
     }
     c->bytes_up += (size_t)nread;
-    c->up->stats.bytes_up += (size_t)nread;
+    upstream_bytes(c->up, (size_t)nread, 0);
     c->last_active = uv_now(s->loop);
     if (tlsconn_write(&c->tls, b->base, (size_t)nread) < 0) {
         conn_close(c, LOG_WARN, "upstream-closed", tlsconn_reason(&c->tls));
         return;
     }
-    pump_await(c, 1);
-    pump_flush_upstream(c);
+    conn_io_await(c, 1);
+    conn_io_flush_upstream(c);
 }
 
 static void client_read_start(struct conn *c)
@@ -276,12 +276,7 @@ static void keep_session(struct conn *c)
     /* Capped by the ticket's own lifetime, where the library tells it. */
     long left = tlsconn_session_lifetime(s);
     uint64_t expires = left < 0 ? 0 : uv_now(c->timer.loop) + (uint64_t)left * 1000;
-    if (!resume_keep(&c->up->resume, c->verified_at, expires)) {
-        tlsconn_session_free(s);
-        return;
-    }
-    tlsconn_session_free(c->up->session);
-    c->up->session = s;
+    upstream_session_keep(c->up, s, c->verified_at, expires);
 }
 
 /*
@@ -289,9 +284,9 @@ static void keep_session(struct conn *c)
  * the client's queue passes the high mark (then the upstream socket is
  * paused too), or the upstream finished.
  */
-void pump_down(struct conn *c)
+void conn_io_down(struct conn *c)
 {
-    struct tunnel *t = c->up->tunnel;
+    struct conn_env *t = c->env;
     size_t have = 0;    /* decrypted into pbuf, not delivered yet */
 
     /* Records are gathered into pbuf and written to the client together:
@@ -299,7 +294,7 @@ void pump_down(struct conn *c)
      * otherwise cost one write(2) per reply. */
     while (!c->closing && !c->upstream_done) {
         if (queued_down(c) + have >= HIGH_WATER) {
-            pump_upstream_read_stop(c);
+            conn_io_upstream_read_stop(c);
             break;
         }
         if (have == sizeof t->pbuf) {
@@ -315,7 +310,7 @@ void pump_down(struct conn *c)
         if (n > 0) {
             if (!c->session_kept)
                 keep_session(c);
-            pump_await(c, 0);
+            conn_io_await(c, 0);
             have += (size_t)n;
             continue;
         }
@@ -334,7 +329,7 @@ void pump_down(struct conn *c)
             return;
         }
         c->upstream_done = 1;
-        pump_upstream_read_stop(c);
+        conn_io_upstream_read_stop(c);
         if (n == TLSCONN_ERROR) {
             conn_close(c, LOG_WARN, "upstream-error", tlsconn_reason(&c->tls));
             return;
@@ -347,7 +342,7 @@ void pump_down(struct conn *c)
     }
     if (have > 0 && !c->closing)
         deliver(c, t->pbuf, have);
-    pump_flush_upstream(c);
+    conn_io_flush_upstream(c);
     maybe_finish(c);
 }
 
@@ -390,7 +385,7 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
 
-    spin_event(&c->up->tunnel->spin);
+    spin_event(c->env->spin);
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -400,21 +395,21 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                        conn_words((int)nread));
             return;
         }
-        pump_upstream_read_stop(c);
+        conn_io_upstream_read_stop(c);
         tlsconn_eof(&c->tls);
     } else {
         c->last_active = uv_now(s->loop);
         tlsconn_feed(&c->tls, b->base, (size_t)nread);
     }
     if (c->state == CONN_HANDSHAKING)
-        conn_handshake(c);
+        conn_setup_handshake(c);
     else
-        pump_down(c);
+        conn_io_down(c);
     if (nread > 0 && !c->closing && tlsconn_feed_end(&c->tls) < 0)
         conn_close(c, LOG_ERROR, "out-of-memory", "buffering upstream data");
 }
 
-void pump_upstream_read_stop(struct conn *c)
+void conn_io_upstream_read_stop(struct conn *c)
 {
     if (c->upstream_reading) {
         uv_read_stop((uv_stream_t *)&c->upstream);
@@ -422,7 +417,7 @@ void pump_upstream_read_stop(struct conn *c)
     }
 }
 
-void pump_upstream_read_start(struct conn *c)
+void conn_io_upstream_read_start(struct conn *c)
 {
     int r = uv_read_start((uv_stream_t *)&c->upstream, on_alloc,
                           on_upstream_read);
@@ -434,20 +429,20 @@ void pump_upstream_read_start(struct conn *c)
 }
 
 
-void pump_await(struct conn *c, int on)
+void conn_io_await(struct conn *c, int on)
 {
     if (c->awaiting == (unsigned)on)
         return;
     c->awaiting = on ? 1 : 0;
-    spin_await(&c->up->tunnel->spin, on ? 1 : -1);
+    spin_await(c->env->spin, on ? 1 : -1);
 }
 
 /* The handshake verified and a client is attached: let bytes flow. */
-void pump_start(struct conn *c)
+void conn_io_start(struct conn *c)
 {
     conn_arm_timer(c);
     /* Only now may client bytes flow: the peer is verified. */
     client_read_start(c);
     if (!c->closing)
-        pump_down(c);   /* wolfSSL may hold data from the last handshake read */
+        conn_io_down(c);   /* wolfSSL may hold data from the last handshake read */
 }
