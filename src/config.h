@@ -108,6 +108,7 @@ struct config {
     unsigned stats_interval;          /* seconds, 0 = off */
     unsigned expiry_warn_days;
     int dumpable;                     /* MEMTUNNEL_DUMPABLE: allow cores */
+    int enabled;                      /* 0: exec the command as it is */
 
     int json;                         /* check --json: one JSON document */
 
@@ -132,6 +133,67 @@ int config_parse(struct config *cfg, int argc, char *const argv[],
 
 /* Release what config_parse allocated.  Accepts a zeroed config. */
 void config_free(struct config *cfg);
+
+/*
+ * The option table (config_opts.c): one row per flag or variable.  The
+ * parse, the defaults and --help all come from it, so they cannot drift
+ * apart.  What a row's value is decides how it is parsed and shown.
+ */
+enum config_kind {
+    CONFIG_KIND_MODE,       /* no value: selects mode `min`, ends the parse */
+    CONFIG_KIND_SWITCH,     /* no value: sets its field to 1 */
+    CONFIG_KIND_WORD,       /* one of the row's keywords, any case */
+    CONFIG_KIND_UINT,       /* a whole number in min..max */
+    CONFIG_KIND_SECONDS,    /* seconds, up to 3 decimals; kept in ms */
+    CONFIG_KIND_NAME,       /* a DNS host name */
+    CONFIG_KIND_FILE,       /* the name of a PEM file */
+    CONFIG_KIND_PEM,        /* PEM text itself */
+    CONFIG_KIND_SERVERS,    /* a server list */
+    CONFIG_KIND_VARS,       /* names of variables that hold server lists */
+    CONFIG_KIND_ADDRESS,    /* the first local address to listen on */
+    CONFIG_KIND_SECRET,     /* a credential; read by check, never by config */
+    CONFIG_KIND_MARKER,     /* set to 1 by memtunnel for its command */
+};
+
+/* A keyword and the value it stands for; a list ends with word NULL. */
+struct config_word {
+    const char *word;
+    int value;
+    int alias;              /* accepted, but not offered in messages or help */
+    const char *help;       /* what it means, for --help; NULL: plain */
+};
+
+struct config_opt {
+    const char *flag;       /* "--servers"; NULL: a variable only */
+    const char *arg;        /* the flag's value in --help ("LIST") */
+    const char *var;        /* "MEMTUNNEL_SERVERS"; NULL: a flag only */
+    enum config_kind kind;
+    char short_flag;        /* 'h' for the word "-h"; 0: none */
+    /* WORD: the keywords; SERVERS: the variables tried, in order, when no
+     * list is given. */
+    const struct config_word *words;
+    unsigned long min, max; /* UINT: range; SECONDS: range in ms; MODE: mode */
+    const char *unit;       /* UINT: what is counted ("days"), for --help */
+    const char *def;        /* the default as a user would write it, or NULL */
+    size_t dest, size;      /* the field of struct config (offsetof, sizeof);
+                             * size 0: none, the kind's own code fills fields */
+    int check_only;         /* an option of memtunnel check alone */
+    const char *help;       /* for --help: what it does, without the values
+                             * or the default, which are added */
+};
+
+/* The rows, in --help order (the order settings are checked in, too). */
+extern const struct config_opt config_opts[];
+extern const size_t config_nopts;
+
+/*
+ * Row o's heading for --help ("--servers LIST, MEMTUNNEL_SERVERS",
+ * "-h, --help", "MEMTUNNEL_CA") and its description: the help text, the
+ * values it takes and its default.  Each writes a NUL-terminated line into
+ * buf (cut to len bytes) and returns buf.
+ */
+char *config_opt_head(const struct config_opt *o, char *buf, size_t len);
+char *config_opt_describe(const struct config_opt *o, char *buf, size_t len);
 
 /*
  * Parse one server list ("host:port,host,[::1]:11212 …"; commas and/or

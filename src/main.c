@@ -35,7 +35,8 @@
 
 extern char **environ;
 
-static const char usage[] =
+/* --help: this, then every row of the option table, then usage_tail. */
+static const char usage_head[] =
 "usage: memtunnel [OPTIONS] [--] COMMAND [ARG...]   wrap COMMAND\n"
 "       memtunnel [OPTIONS]                         tunnel only, until Ctrl-C\n"
 "       memtunnel check [OPTIONS] [--json]          diagnose every upstream\n"
@@ -44,49 +45,13 @@ static const char usage[] =
 "Opens one local plaintext listener per memcached node and tunnels each\n"
 "connection over verified TLS to its node.\n"
 "\n"
-"Options (each also read from the variable named in brackets):\n"
-"  --servers LIST        upstream nodes host:port[,host:port...] [MEMTUNNEL_SERVERS]\n"
-"                        default: MEMCACHIER_SERVERS, MEMCACHEDCLOUD_SERVERS or\n"
-"                        MEMCACHE_SERVERS, the first one set\n"
-"  --vars NAMES          variables whose server lists are tunneled [MEMTUNNEL_VARS]\n"
-"  --listen ADDR         first local address; node i gets port+i, or an\n"
-"                        ephemeral port when port is 0 [MEMTUNNEL_LISTEN]\n"
-"                        default 127.0.0.1:11211 (tunnel only), 127.0.0.1:0 (wrap)\n"
-"  --ca FILE             PEM bundle of trusted CAs [MEMTUNNEL_CA_FILE]; the same\n"
-"                        as inline PEM text in MEMTUNNEL_CA; default: system store\n"
-"  --cert FILE, --key FILE  client certificate for mutual TLS\n"
-"                        [MEMTUNNEL_CERT_FILE, MEMTUNNEL_KEY_FILE; inline:\n"
-"                        MEMTUNNEL_CERT, MEMTUNNEL_KEY]\n"
-"  --verify MODE         full (chain, dates, host name), chain (no name check)\n"
-"                        or none (no verification) [MEMTUNNEL_VERIFY], default full\n"
-"  --sni NAME            server name sent and checked [MEMTUNNEL_SNI]\n"
-"  --tls-min 1.2|1.3     lowest TLS version [MEMTUNNEL_TLS_MIN], default 1.2\n"
-"  --tls-port PORT       replace every upstream's port [MEMTUNNEL_TLS_PORT]\n"
-"  --connect-timeout S   bound on TCP connect + TLS handshake\n"
-"                        [MEMTUNNEL_CONNECT_TIMEOUT], default 5\n"
-"  --idle-timeout S      close connections idle this long, 0 = never\n"
-"                        [MEMTUNNEL_IDLE_TIMEOUT], default 0\n"
-"  --prewarm N           verified TLS connections kept ready per upstream\n"
-"                        [MEMTUNNEL_PREWARM], default 1\n"
-"  --busy-poll US        poll the loop instead of sleeping for at most US\n"
-"                        microseconds when events come that often, 0 = never\n"
-"                        [MEMTUNNEL_BUSY_POLL], default 200\n"
-"  --grace S             after a fatal tunnel error, SIGTERM to SIGKILL delay\n"
-"                        for the command [MEMTUNNEL_GRACE], default 25\n"
-"  --log-level L         error, warn, info or debug [MEMTUNNEL_LOG_LEVEL]\n"
-"  --json                check only: print one JSON document\n"
-"  -h, --help            this text\n"
-"  -V, --version         version\n"
+"Options and the variables that set them too (a flag wins over its variable;\n"
+"a variable set to the empty string counts as unset):\n";
+
+static const char usage_tail[] =
 "\n"
-"Variables only: MEMTUNNEL_CA (inline PEM), MEMTUNNEL_ENABLED=false (exec the\n"
-"command untouched), MEMTUNNEL_FORWARD_SIGTERM=auto|yes|no,\n"
-"MEMTUNNEL_STATS_INTERVAL (seconds, 0 = off, default 60),\n"
-"MEMTUNNEL_EXPIRY_WARN_DAYS (certificates expiring within this many days are\n"
-"flagged by check and logged as at=cert-expiring; 0-3650, default 14),\n"
-"MEMTUNNEL_DUMPABLE=1 (allow core dumps and debuggers, which see the key;\n"
-"default: memtunnel is not dumpable).  The command's environment gets neither\n"
-"the inline MEMTUNNEL_CA, _CERT, _KEY nor MEMTUNNEL_USERNAME, _PASSWORD, and\n"
-"gets MEMTUNNEL_ACTIVE=1: a memtunnel started under it execs its command.\n"
+"The command's environment gets neither the inline MEMTUNNEL_CA, _CERT, _KEY\n"
+"nor MEMTUNNEL_USERNAME, _PASSWORD, and gets MEMTUNNEL_ACTIVE=1.\n"
 "\n"
 "In tunnel-only mode memtunnel prints MEMCACHE_SERVERS=... on stdout once it\n"
 "listens.  Exit codes: the command's (wrapper mode), 128+S when it was killed\n"
@@ -102,6 +67,48 @@ static const char usage[] =
 "MEMCACHEDCLOUD_ and MEMCACHE_), or MEMTUNNEL_USERNAME and MEMTUNNEL_PASSWORD,\n"
 "which override it and are the only pair for --servers and MEMTUNNEL_SERVERS.\n"
 "No credential goes to a server that was not verified (--verify none).\n";
+
+#define HELP_WIDTH 79
+#define HELP_INDENT 8
+
+/* text as lines of at most HELP_WIDTH columns, each indented; a word
+ * longer than a line gets a line of its own. */
+static void print_wrapped(FILE *out, const char *text)
+{
+    size_t col = 0;
+
+    while (*text != '\0') {
+        size_t word = strcspn(text, " ");
+
+        if (col > 0 && col + 1 + word > HELP_WIDTH) {
+            fputc('\n', out);
+            col = 0;
+        }
+        if (col == 0)
+            col = (size_t)fprintf(out, "%*s", HELP_INDENT, "");
+        else
+            col += (size_t)fprintf(out, " ");
+        col += fwrite(text, 1, word, out);
+        text += word;
+        text += strspn(text, " ");
+    }
+    fputc('\n', out);
+}
+
+/* --help, its option lines made from the option table. */
+static void print_help(FILE *out)
+{
+    char head[128], text[1024];
+
+    fputs(usage_head, out);
+    for (size_t i = 0; i < config_nopts; i++) {
+        fprintf(out, "  %s\n", config_opt_head(&config_opts[i], head,
+                                               sizeof(head)));
+        print_wrapped(out, config_opt_describe(&config_opts[i], text,
+                                               sizeof(text)));
+    }
+    fputs(usage_tail, out);
+}
 
 /* Which AES the linked wolfSSL uses: Debian's library has no AES-NI code
  * (~30x slower AES-GCM); the buildpack's static build does. */
@@ -421,7 +428,7 @@ int main(int argc, char *argv[])
     }
     switch (cfg.mode) {
     case CONFIG_MODE_HELP:
-        fputs(usage, stdout);
+        print_help(stdout);
         config_free(&cfg);
         return 0;
     case CONFIG_MODE_VERSION:

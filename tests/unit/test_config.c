@@ -323,6 +323,12 @@ static const struct {
       "--servers" },
     { A("--bogus", "app"), E("MEMTUNNEL_ENABLED=false"), 64, "--bogus",
       "unknown option" },
+    /* A short flag is a whole word: no value, no bundling. */
+    { A("-h=1"), E(SRV), 64, "-h", "unknown option" },
+    { A("-V=x"), E(SRV), 64, "-V", "unknown option" },
+    { A("--json=1"), E(SRV), 64, "--json", "check only" },
+    { A("--stats-interval", "5"), E(SRV), 64, "--stats-interval",
+      "unknown option" },
 
     /* Bad values: 78, naming the flag or the variable. */
     { A("--servers", "x:99999"), NONE, 78, "--servers", "item 1" },
@@ -1173,6 +1179,183 @@ START_TEST(test_listen_default_by_mode)
 }
 END_TEST
 
+/* ---- the option table ------------------------------------------------- */
+
+/* The value of row o as a user would give it: its default, or a word. */
+static const char *some_value(const struct config_opt *o)
+{
+    if (o->def != NULL)
+        return o->def;
+    switch (o->kind) {
+    case CONFIG_KIND_UINT:
+        return "1";
+    case CONFIG_KIND_NAME:
+        return "mc.example.com";
+    case CONFIG_KIND_SERVERS:
+        return "mc.example.com";
+    case CONFIG_KIND_FILE:
+        return "/f.pem";
+    case CONFIG_KIND_PEM:
+        return PEM;
+    case CONFIG_KIND_VARS:
+        return "A";
+    default:
+        return "x";
+    }
+}
+
+/* Each row is complete, and names no flag or variable another row has. */
+START_TEST(test_opt_row)
+{
+    const struct config_opt *o = &config_opts[_i];
+
+    ck_assert_msg(o->flag != NULL || o->var != NULL, "row %d unnamed", _i);
+    if (o->flag != NULL)
+        ck_assert_int_eq(strncmp(o->flag, "--", 2), 0);
+    if (o->var != NULL)
+        ck_assert_int_eq(strncmp(o->var, "MEMTUNNEL_", 10), 0);
+    ck_assert_ptr_nonnull(o->help);
+    ck_assert_uint_gt(strlen(o->help), 0);
+    ck_assert_msg(o->flag == NULL || (o->arg != NULL) ==
+                  (o->kind != CONFIG_KIND_MODE &&
+                   o->kind != CONFIG_KIND_SWITCH),
+                  "%s: a flag names its value in --help iff it takes one",
+                  o->flag);
+    for (size_t k = 0; k < config_nopts; k++) {
+        const struct config_opt *p = &config_opts[k];
+
+        if (k == (size_t)_i)
+            continue;
+        ck_assert(o->flag == NULL || p->flag == NULL ||
+                  strcmp(o->flag, p->flag) != 0);
+        ck_assert(o->var == NULL || p->var == NULL ||
+                  strcmp(o->var, p->var) != 0);
+        ck_assert(o->short_flag == 0 || o->short_flag != p->short_flag);
+    }
+    /* The parse stores numbers in 16- or 32-bit fields only. */
+    if (o->kind == CONFIG_KIND_UINT || o->kind == CONFIG_KIND_SECONDS ||
+        o->kind == CONFIG_KIND_WORD || o->kind == CONFIG_KIND_SWITCH ||
+        o->kind == CONFIG_KIND_MODE) {
+        ck_assert_msg(o->size == 2 || o->size == 4, "row %d: size %zu", _i,
+                      o->size);
+        ck_assert_uint_le(o->dest + o->size, sizeof(struct config));
+        if (o->kind != CONFIG_KIND_MODE)        /* min is its mode */
+            ck_assert_uint_le(o->min, o->max);
+        if (o->size == 2)
+            ck_assert_uint_le(o->max, 65535);
+    }
+    if (o->kind == CONFIG_KIND_WORD || o->kind == CONFIG_KIND_SERVERS)
+        ck_assert_ptr_nonnull(o->words);
+}
+END_TEST
+
+/* What a row needs beside it to be accepted: a client certificate its
+ * key and the other way round, --vars its variable. */
+static const char *partner(const struct config_opt *o)
+{
+    const char *name = o->var != NULL ? o->var : "";
+
+    if (strstr(name, "_CERT") != NULL)
+        return "MEMTUNNEL_KEY_FILE=k";
+    if (strstr(name, "_KEY") != NULL)
+        return "MEMTUNNEL_CERT_FILE=c";
+    return "A=a";
+}
+
+/*
+ * Every row the table lists is what the parse reads: its variable and its
+ * flag each accept a value (the default where there is one), and a flag
+ * that takes a value refuses to go without one.
+ */
+START_TEST(test_opt_accepted)
+{
+    const struct config_opt *o = &config_opts[_i];
+    char flag_eq[600], var_eq[600];
+    const char *check[] = { "check", NULL };
+    const char *args[] = { "check", flag_eq, NULL };
+    const char *bare[] = { "check", o->flag, NULL };
+    const char *env[] = { SRV, partner(o), var_eq, NULL };
+    int takes_value = o->kind != CONFIG_KIND_MODE &&
+                      o->kind != CONFIG_KIND_SWITCH;
+    struct config_error err;
+    struct config cfg;
+    struct cmdline c;
+
+    /* Credentials and the marker are read elsewhere: only listed here. */
+    if (o->kind == CONFIG_KIND_SECRET || o->kind == CONFIG_KIND_MARKER)
+        return;
+    if (o->var != NULL) {
+        snprintf(var_eq, sizeof(var_eq), "%s=%s", o->var, some_value(o));
+        parse_ok(&cfg, &c, check, env);
+        ck_assert_int_eq(cfg.mode, CONFIG_MODE_CHECK);
+        config_free(&cfg);
+    }
+    if (o->flag == NULL)
+        return;
+    env[2] = NULL;
+    snprintf(flag_eq, sizeof(flag_eq), "%s%s%s", o->flag,
+             takes_value ? "=" : "", takes_value ? some_value(o) : "");
+    parse_ok(&cfg, &c, args, env);
+    config_free(&cfg);
+    if (!takes_value)
+        return;
+    build(&c, bare, env);
+    ck_assert_int_eq(config_parse(&cfg, c.argc, c.argv, c.envp, &err), -1);
+    ck_assert_int_eq(err.status, EXIT_USAGE);
+    ck_assert_str_eq(err.name, o->flag);
+    ck_assert_ptr_nonnull(strstr(err.msg, "needs a value"));
+}
+END_TEST
+
+/* What --help prints for a row: heading, then text, values, default. */
+static const struct {
+    const char *name;       /* flag, or variable of a variable-only row */
+    const char *head;
+    const char *text;
+} described[] = {
+    { "--connect-timeout", "--connect-timeout S, MEMTUNNEL_CONNECT_TIMEOUT",
+      "bound on TCP connect + TLS handshake per connection; seconds, more "
+      "than 0, up to 3600; default: 5" },
+    { "--idle-timeout", "--idle-timeout S, MEMTUNNEL_IDLE_TIMEOUT",
+      "close connections idle this long, 0 = never; seconds, 0-604800; "
+      "default: 0" },
+    { "--tls-min", "--tls-min VERSION, MEMTUNNEL_TLS_MIN",
+      "lowest TLS version offered; 1.2 or 1.3; default: 1.2" },
+    { "--prewarm", "--prewarm N, MEMTUNNEL_PREWARM",
+      "verified TLS connections kept ready per upstream; 0-64; default: 1" },
+    { "MEMTUNNEL_EXPIRY_WARN_DAYS", "MEMTUNNEL_EXPIRY_WARN_DAYS",
+      "certificates expiring within this many days are flagged by check and "
+      "logged as at=cert-expiring; 0-3650 days; default: 14" },
+    { "MEMTUNNEL_FORWARD_SIGTERM", "MEMTUNNEL_FORWARD_SIGTERM",
+      "forward SIGTERM to the command; auto (not on Heroku, where DYNO is "
+      "set), yes or no; default: auto" },
+    { "MEMTUNNEL_CA", "MEMTUNNEL_CA",
+      "the same as inline PEM text (a config var cannot hold a file)" },
+    { "--json", "--json", "memtunnel check only: print one JSON document" },
+    { "--help", "-h, --help", "this text" },
+};
+
+START_TEST(test_opt_describe)
+{
+    const struct config_opt *o = NULL;
+    char buf[1024];
+
+    for (size_t k = 0; k < config_nopts; k++) {
+        const struct config_opt *p = &config_opts[k];
+
+        if ((p->flag != NULL && strcmp(p->flag, described[_i].name) == 0) ||
+            (p->flag == NULL && strcmp(p->var, described[_i].name) == 0))
+            o = p;
+    }
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(config_opt_head(o, buf, sizeof(buf)), described[_i].head);
+    ck_assert_str_eq(config_opt_describe(o, buf, sizeof(buf)),
+                     described[_i].text);
+    /* Cut to the buffer, and terminated. */
+    ck_assert_uint_eq(strlen(config_opt_describe(o, buf, 10)), 9);
+}
+END_TEST
+
 /* ---- config_free ------------------------------------------------------- */
 
 START_TEST(test_free)
@@ -1243,6 +1426,11 @@ Suite *config_suite(void)
     tcase_add_loop_test(tc, test_listen, 0, N(listens));
     tcase_add_loop_test(tc, test_listen_room, 0, N(rooms));
     tcase_add_test(tc, test_listen_default_by_mode);
+
+    tc = tcase(s, "table");
+    tcase_add_loop_test(tc, test_opt_row, 0, (int)config_nopts);
+    tcase_add_loop_test(tc, test_opt_accepted, 0, (int)config_nopts);
+    tcase_add_loop_test(tc, test_opt_describe, 0, N(described));
 
     tc = tcase(s, "free");
     tcase_add_test(tc, test_free);
