@@ -19,6 +19,7 @@ static const struct {
     { "listener", listener_suite }, { "logfmt", logfmt_suite },
     { "spin", spin_suite },         { "stats", stats_suite },
     { "resume", resume_suite },     { "tlsconn", tlsconn_suite },
+    { "reason", reason_suite },     { "advice", advice_suite },
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 
