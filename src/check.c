@@ -14,8 +14,9 @@
  *     -> a second connection offering the first one's session
  *
  * check_link.c drives the connections; the findings go into a struct
- * check_result, which check_print.c turns into a block of text or a JSON
- * object, with advice in words when a step failed.
+ * check_result (the failed step and its reason as enums), which
+ * check_print.c turns into a block of text or a JSON object, with
+ * advice.c's advice when a step failed.
  */
 #include "check_int.h"
 

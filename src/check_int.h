@@ -1,7 +1,7 @@
 /*
  * check internals, shared by check.c (the steps), check_link.c (a TLS
- * connection driven with a deadline) and check_print.c (text, JSON and
- * advice).  Nothing else includes this.
+ * connection driven with a deadline) and check_print.c (text and JSON,
+ * with advice.c's advice).  Nothing else includes this.
  */
 #ifndef MEMTUNNEL_CHECK_INT_H
 #define MEMTUNNEL_CHECK_INT_H
@@ -141,7 +141,8 @@ struct check_result {
 void check_print_text(FILE *out, const struct check_result *r, time_t now,
                       unsigned warn_days);
 
-/* One JSON object for r (no separator, no newline after it). */
+/* One JSON object for r, with its advice (no separator, no newline
+ * after it). */
 void check_print_json(FILE *out, const struct check_result *r, time_t now,
                       unsigned warn_days);
 
