@@ -14,8 +14,9 @@
  *     -> a second connection offering the first one's session
  *
  * check_link.c drives the connections; the findings go into a struct
- * check_result, which check_print.c turns into a block of text or a JSON
- * object, with advice in words when a step failed.
+ * check_result (the failed step and its reason as enums), which
+ * check_print.c turns into a block of text or a JSON object, with
+ * advice.c's advice when a step failed.
  */
 #include "check_int.h"
 
@@ -33,14 +34,17 @@
 #define MEMTUNNEL_VERSION "0.0.0"
 #endif
 
-__attribute__((format(printf, 3, 4)))
-static void fail(struct check_result *r, const char *step, const char *fmt, ...)
+/* Record that step failed, why, and check's words for it. */
+__attribute__((format(printf, 4, 5)))
+static void fail(struct check_result *r, enum advice_step step, enum reason why,
+                 const char *fmt, ...)
 {
     va_list ap;
 
-    if (r->failed != NULL)
+    if (r->failed != ADVICE_STEP_NONE)
         return;                 /* the first failure is the one reported */
     r->failed = step;
+    r->why = why;
     va_start(ap, fmt);
     vsnprintf(r->reason, sizeof r->reason, fmt, ap);
     va_end(ap);
@@ -94,8 +98,11 @@ static int connect_step(struct check_result *r, struct check_link *l,
     snprintf(port, sizeof port, "%u", (unsigned)s->port);
     int g = getaddrinfo(s->host, port, &hints, &res);
     if (g != 0) {
-        fail(r, "resolve", "cannot resolve %s: %s", s->host,
-             g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        int e = errno;
+        fail(r, ADVICE_STEP_RESOLVE,
+             g == EAI_SYSTEM ? reason_from_errno(e) : reason_from_gai(g),
+             "cannot resolve %s: %s", s->host,
+             g == EAI_SYSTEM ? strerror(e) : gai_strerror(g));
         return -1;
     }
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
@@ -120,9 +127,11 @@ static int connect_step(struct check_result *r, struct check_link *l,
     }
     freeaddrinfo(res);
     check_link_close(l);
-    r->connect_errno = -err;
-    fail(r, "connect", "%s%s",
-         err == -ECONNREFUSED ? "connection refused"
+    /* A timeout is check's deadline (or the kernel's, which is no later). */
+    fail(r, ADVICE_STEP_CONNECT,
+         err == -ETIMEDOUT ? REASON_CONNECT_TIMEOUT : reason_from_errno(-err),
+         "%s%s",
+         err == -ECONNREFUSED ? reason_words(REASON_CONN_REFUSED)
          : err == -ETIMEDOUT ? "connect timed out (--connect-timeout)"
          : strerror(-err),
          tried > 1 ? " (every address tried)" : "");
@@ -152,9 +161,11 @@ static void handshake_failed(struct check_result *r, struct check_link *l, int h
     memcpy(r->head, l->head, l->nhead);
     r->timed_out = h == CHECK_LINK_IO && l->io_err == -ETIMEDOUT;
     if (h == TLSCONN_ERROR && tlsconn_verify_failed(&l->t))
-        fail(r, "verify", "%s", tlsconn_reason(&l->t));
+        fail(r, ADVICE_STEP_VERIFY, tlsconn_reason_code(&l->t), "%s",
+             tlsconn_reason(&l->t));
     else
-        fail(r, "tls", "%s", check_link_words(l, h, words, sizeof words));
+        fail(r, ADVICE_STEP_TLS, check_link_reason(l, h), "%s",
+             check_link_words(l, h, words, sizeof words));
 }
 
 /* Keep the printable part of a server's text. */
@@ -178,14 +189,15 @@ static void text_round_trip(struct check_result *r, struct check_link *l)
         /* A SASL server either hangs up or stays silent. */
         r->mc_no_answer = e == TLSCONN_CLOSED || e == TLSCONN_TRUNCATED ||
                           (e == CHECK_LINK_IO && l->io_err == -ETIMEDOUT);
-        fail(r, "memcache", "no answer to `version`: %s",
+        fail(r, ADVICE_STEP_MEMCACHE, check_link_reason(l, e),
+             "no answer to `version`: %s",
              check_link_words(l, e, words, sizeof words));
         return;
     }
     if (strncmp(line, "VERSION ", 8) != 0) {
         copy_printable(r->mc_error, sizeof r->mc_error, line, strlen(line));
-        fail(r, "memcache", "unexpected answer to `version`: \"%s\"",
-             r->mc_error);
+        fail(r, ADVICE_STEP_MEMCACHE, REASON_OTHER,
+             "unexpected answer to `version`: \"%s\"", r->mc_error);
         return;
     }
     copy_printable(r->mc_version, sizeof r->mc_version, line + 8, strlen(line + 8));
@@ -290,7 +302,8 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
     if ((e = bin_call(l, BIN_VERSION, NULL, 0, NULL, 0, &rep)) < 0)
         goto io;
     if (rep.status != 0) {
-        fail(r, "memcache", "VERSION refused: status 0x%04x (%s)",
+        fail(r, ADVICE_STEP_MEMCACHE, REASON_OTHER,
+             "VERSION refused: status 0x%04x (%s)",
              rep.status, status_words(rep.status));
         return;
     }
@@ -306,7 +319,8 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
     }
     if (rep.status != 0) {
         r->auth = 0;
-        fail(r, "auth", "the server does not offer SASL: status 0x%04x (%s)",
+        fail(r, ADVICE_STEP_AUTH, REASON_OTHER,
+             "the server does not offer SASL: status 0x%04x (%s)",
              rep.status, status_words(rep.status));
         return;
     }
@@ -315,7 +329,8 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
         return;
     if (!has_word(r->mechs, "PLAIN")) {
         r->auth = 0;
-        fail(r, "auth", "the server offers no PLAIN login (it offers %s)",
+        fail(r, ADVICE_STEP_AUTH, REASON_OTHER,
+             "the server offers no PLAIN login (it offers %s)",
              r->mechs);
         return;
     }
@@ -325,7 +340,8 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
     plen = strlen(c->pass);
     n = ulen + plen + 2;
     if ((plain = calloc(1, n)) == NULL) {
-        fail(r, "auth", "out of memory");
+        fail(r, ADVICE_STEP_AUTH, REASON_OUT_OF_MEMORY, "%s",
+             reason_words(REASON_OUT_OF_MEMORY));
         return;
     }
     memcpy(plain + 1, c->user, ulen);
@@ -338,15 +354,16 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
     r->auth = rep.status == 0;
     if (!r->auth) {
         snprintf(r->mc_error, sizeof r->mc_error, "%s", rep.value);
-        fail(r, "auth", "authentication failed: status 0x%04x (%s)%s%s%s",
+        fail(r, ADVICE_STEP_AUTH, REASON_OTHER,
+             "authentication failed: status 0x%04x (%s)%s%s%s",
              rep.status, status_words(rep.status),
              rep.value[0] ? ", \"" : "", rep.value, rep.value[0] ? "\"" : "");
     }
     return;
 io:
     r->mc_no_answer = e == TLSCONN_CLOSED || e == TLSCONN_TRUNCATED;
-    fail(r, "memcache", "binary protocol: %s",
-         check_link_words(l, e, words, sizeof words));
+    fail(r, ADVICE_STEP_MEMCACHE, check_link_reason(l, e),
+         "binary protocol: %s", check_link_words(l, e, words, sizeof words));
 }
 
 /* ---- one upstream ------------------------------------------------------ */
@@ -390,11 +407,13 @@ static void check_upstream(struct tls_ctx *tls, struct check_result *r)
     l.deadline = check_link_now() + r->timeout_ms;
     int e = check_link_connect(&l, (struct sockaddr *)&peer, peer_len);
     if (e < 0) {
-        fail(r, "resume", "second connection: %s", strerror(-e));
+        fail(r, ADVICE_STEP_RESUME, reason_from_errno(-e),
+             "second connection: %s", strerror(-e));
     } else if ((h = handshake(tls, r, &l, session, &r->resume_ms)) < 0) {
         char words[160];
-        fail(r, "resume", "second handshake, offering the first one's "
-             "session: %s", check_link_words(&l, h, words, sizeof words));
+        fail(r, ADVICE_STEP_RESUME, check_link_reason(&l, h),
+             "second handshake, offering the first one's session: %s",
+             check_link_words(&l, h, words, sizeof words));
     } else {
         r->resumed = tlsconn_resumed(&l.t) ? 1 : 0;
     }
@@ -520,7 +539,7 @@ int check_run(const struct config *cfg, struct tls_ctx *tls, int json, FILE *out
 
         check_upstream(tls, r);
         warn_expiry(cfg, r, now);
-        if (r->failed == NULL)
+        if (r->failed == ADVICE_STEP_NONE)
             passed++;
         if (json) {
             fputs(i > 0 ? ",\n    " : "\n    ", out);

@@ -1,7 +1,7 @@
 /*
  * check internals, shared by check.c (the steps), check_link.c (a TLS
- * connection driven with a deadline) and check_print.c (text, JSON and
- * advice).  Nothing else includes this.
+ * connection driven with a deadline) and check_print.c (text and JSON,
+ * with advice.c's advice).  Nothing else includes this.
  */
 #ifndef MEMTUNNEL_CHECK_INT_H
 #define MEMTUNNEL_CHECK_INT_H
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "advice.h"
 #include "certinfo.h"
 #include "check_mode.h"
 #include "tlsconn.h"
@@ -71,7 +72,11 @@ int check_link_recv(struct check_link *l, void *p, size_t n);
  * CHECK_LINK_PROTO when it does not fit. */
 int check_link_line(struct check_link *l, char *line, size_t cap);
 
-/* A failure of the calls above in words; may use buf. */
+/* Why one of the calls above failed: r is its result (< 0). */
+enum reason check_link_reason(const struct check_link *l, int r);
+
+/* The same in words: the reason's, or for a socket error the system's
+ * (strerror, written into buf). */
 const char *check_link_words(const struct check_link *l, int r, char *buf,
                              size_t len);
 
@@ -103,7 +108,6 @@ struct check_result {
     char addrs[CHECK_ADDR_MAX][CHECK_ADDR_LEN]; /* resolved, in order */
     size_t naddrs;
     char address[CHECK_ADDR_LEN];           /* the one connected to */
-    int connect_errno;
     double connect_ms, handshake_ms, resume_ms;
     int handshake_ok;
     char version[32], cipher[64];
@@ -126,22 +130,19 @@ struct check_result {
     int auth;                               /* 1, 0, or -1: not tried */
     int sasl_off;                           /* the server has no SASL */
 
-    /* The first step that failed ("resolve", "connect", "tls", "verify",
-     * "memcache", "auth", "resume"), NULL when all passed; and why. */
-    const char *failed;
+    /* The first step that failed (ADVICE_STEP_NONE when all passed), why,
+     * and the words check shows for it (the advice goes by `why`). */
+    enum advice_step failed;
+    enum reason why;
     char reason[256];
 };
 
-/* Advice in words for a failed result: up to max hints, each one line. */
-#define CHECK_HINT_LEN 480
-size_t check_print_advice(const struct check_result *r,
-                          char hints[][CHECK_HINT_LEN], size_t max);
-
-/* One block of text for r. */
+/* One block of text for r, with its advice (advice_explain). */
 void check_print_text(FILE *out, const struct check_result *r, time_t now,
                       unsigned warn_days);
 
-/* One JSON object for r (no separator, no newline after it). */
+/* One JSON object for r, with its advice (no separator, no newline
+ * after it). */
 void check_print_json(FILE *out, const struct check_result *r, time_t now,
                       unsigned warn_days);
 

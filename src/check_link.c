@@ -239,21 +239,38 @@ void check_link_goodbye(struct check_link *l)
     check_link_close(l);
 }
 
+enum reason check_link_reason(const struct check_link *l, int r)
+{
+    switch (r) {
+    case TLSCONN_CLOSED:
+        return REASON_CLOSED;
+    case TLSCONN_TRUNCATED:
+        return REASON_TRUNCATED;
+    case TLSCONN_ERROR:
+        return tlsconn_reason_code(&l->t);
+    case CHECK_LINK_PROTO:
+        return REASON_MALFORMED_REPLY;
+    }
+    if (l->io_err == -ETIMEDOUT)
+        return REASON_TIMED_OUT;
+    return reason_from_errno(-l->io_err);
+}
+
 const char *check_link_words(const struct check_link *l, int r, char *buf,
                              size_t len)
 {
     switch (r) {
     case TLSCONN_CLOSED:
-        return "the server closed the connection";
     case TLSCONN_TRUNCATED:
-        return "the server closed the connection without a TLS close_notify";
+    case CHECK_LINK_PROTO:
+        return reason_words(check_link_reason(l, r));
     case TLSCONN_ERROR:
         return tlsconn_reason(&l->t);
-    case CHECK_LINK_PROTO:
-        return "malformed reply";
     }
     if (l->io_err == -ETIMEDOUT)
-        return "timed out (--connect-timeout)";
+        return reason_words(REASON_TIMED_OUT);
+    /* Other socket errors in the system's words, as check has always
+     * shown them ("Connection reset by peer"). */
     snprintf(buf, len, "%s", strerror(-l->io_err));
     return buf;
 }

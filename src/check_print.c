@@ -1,16 +1,10 @@
 /*
- * check_print: a check result as a block of text or a JSON object, and
- * the advice that goes with a failure.
- *
- * The advice is the point of `memtunnel check`: each failure is explained
- * in terms of what to set (MEMTUNNEL_CA, --sni, --tls-port, credentials),
- * and where a setting weakens security (--verify chain) the risk is spelled
- * out next to it.
+ * check_print: a check result as a block of text or a JSON object, with
+ * the advice that goes with it (advice.c words it; here it is only given
+ * the facts and placed).
  */
 #include "check_int.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 
 /* Whole days since t, for "expired N days ago". */
@@ -19,239 +13,40 @@ static long days_ago(time_t t, time_t now)
     return (long)(((long long)now - (long long)t) / 86400);
 }
 
-/* TLS records start with a content type from 20 to 24. */
-static int answered_plaintext(const struct check_result *r)
+/* The facts the advice goes by, from r. */
+static size_t advise(const struct check_result *r, char lines[][ADVICE_LEN],
+                     size_t max)
 {
-    return r->nhead > 0 && (r->head[0] < 20 || r->head[0] > 24);
-}
-
-/* The first bytes the server sent, printable, for "it answered ERROR". */
-static void head_text(const struct check_result *r, char *buf, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < r->nhead && o + 1 < len; i++) {
-        unsigned char c = r->head[i];
-        if (c == '\r' || c == '\n')
-            break;
-        buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '.';
-    }
-    buf[o] = '\0';
-}
-
-/* "DNS:a IP:b" for the leaf, or "" when there is no chain. */
-static void leaf_names(const struct check_result *r, char *buf, size_t len)
-{
-    size_t o = 0;
-
-    buf[0] = '\0';
-    if (r->nchain <= 0)
-        return;
-    for (size_t i = 0; i < r->chain[0].nsans && o < len; i++) {
-        const struct certinfo_san *s = &r->chain[0].sans[i];
-        o += (size_t)snprintf(buf + o, len - o, "%s%s:%s", i ? " " : "",
-                              s->type == CERTINFO_SAN_IP ? "IP" : "DNS", s->name);
-    }
-    if (r->chain[0].sans_total > r->chain[0].nsans && o < len)
-        snprintf(buf + o, len - o, " and %zu more",
-                 r->chain[0].sans_total - r->chain[0].nsans);
-}
-
-static int is(const char *a, const char *b)
-{
-    return a != NULL && strcmp(a, b) == 0;
-}
-
-struct advice {
-    char (*hints)[CHECK_HINT_LEN];
-    size_t n, max;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void hint(struct advice *a, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (a->n == a->max)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(a->hints[a->n++], CHECK_HINT_LEN, fmt, ap);
-    va_end(ap);
-}
-
-static const char chain_risk[] =
-    "--verify chain (MEMTUNNEL_VERIFY=chain) would skip the name check, at a "
-    "cost: any certificate from a CA memtunnel trusts would then be accepted "
-    "for this server, including one issued to someone else for another name, "
-    "and whoever holds one can sit in the middle and read and change the "
-    "traffic. Use it only with a private CA that signs nothing but this "
-    "provider's servers.";
-
-static const char tls_port[] =
-    "If the provider serves TLS on another port, set --tls-port PORT "
-    "(MEMTUNNEL_TLS_PORT); the MemCachier stunnel buildpack used 11219.";
-
-static void advise_tls(const struct check_result *r, struct advice *a)
-{
-    char head[40];
-
-    if (answered_plaintext(r)) {
-        head_text(r, head, sizeof head);
-        hint(a, "%s answered the TLS handshake with plaintext (\"%s\"): this "
-             "is a plaintext memcached port, not a TLS one.", r->upstream, head);
-        hint(a, "%s", tls_port);
-    } else if (r->timed_out && r->received == 0) {
-        hint(a, "The server accepted the connection but sent nothing back "
-             "within %u ms. A plaintext memcached port waits like this for a "
-             "command line: if this is one, it is the wrong port.",
-             (unsigned)r->timeout_ms);
-        hint(a, "%s", tls_port);
-    } else if (strstr(r->reason, "closed the connection") && r->received == 0) {
-        hint(a, "The server hung up on the TLS handshake. A plaintext "
-             "memcached port with SASL does that; so does a server that "
-             "refuses this client.");
-        hint(a, "%s", tls_port);
-    } else if (strstr(r->reason, "unrecognized name")) {
-        hint(a, "The server does not know the name \"%s\" sent as SNI. Set "
-             "--sni NAME (MEMTUNNEL_SNI) to the host name the provider "
-             "gave.", r->tls_name);
-    } else if (strstr(r->reason, "certificate required") ||
-               strstr(r->reason, "handshake failure")) {
-        hint(a, "The server may require a client certificate: give it with "
-             "MEMTUNNEL_CERT and MEMTUNNEL_KEY (PEM text) or --cert FILE "
-             "--key FILE. Otherwise it shares no cipher suite with memtunnel.");
-    } else if (strstr(r->reason, "version") || strstr(r->reason, "suite")) {
-        hint(a, "The server offers no TLS version or cipher suite memtunnel "
-             "accepts (TLS 1.2 or 1.3, forward-secret AEAD suites; TLS 1.3 "
-             "only with --tls-min 1.3). It needs updating.");
-    } else {
-        hint(a, "The TLS handshake failed. Is TLS enabled on this port? "
-             "--log-level debug shows more.");
-    }
-}
-
-static void advise_verify(const struct check_result *r, time_t now,
-                          struct advice *a)
-{
-    const struct certinfo *leaf = r->nchain > 0 ? &r->chain[0] : NULL;
-    const struct certinfo *top = r->nchain > 0 ? &r->chain[r->nchain - 1] : NULL;
-    char names[300], date[32], clock[32];
-
-    if (strcmp(r->reason, "name mismatch") == 0) {
-        leaf_names(r, names, sizeof names);
-        if (r->nchain > 0 && names[0] == '\0')
-            hint(a, "The certificate has no DNS or IP names, and memtunnel "
-                 "never consults the subject CN (RFC 9525): it names no "
-                 "server. The provider must list \"%s\" among its subject "
-                 "alternative names.", r->tls_name);
-        else
-            hint(a, "The certificate is for %s, not \"%s\"%s. If that is "
-                 "the server's name, list the server under it, or set --sni "
-                 "NAME (MEMTUNNEL_SNI) to send and check that name.",
-                 names[0] ? names : "other names", r->tls_name,
-                 r->tls_name_is_ip ? " (an address matches only an IP name, "
-                 "never a DNS name)" : "");
-        hint(a, "%s", chain_risk);
-    } else if (strcmp(r->reason, "certificate expired") == 0 && leaf) {
-        int k = certinfo_first_expiring(r->chain, (size_t)r->nchain, now, 0);
-        const struct certinfo *c = k >= 0 ? &r->chain[k] : leaf;
-        hint(a, "The certificate %s expired on %s, %ld days ago. Only the "
-             "provider can fix this, by renewing it: tell them. No setting "
-             "short of --verify none gets past it, and that one turns off "
-             "every check.", c->subject, certinfo_date(c->not_after, date,
-             sizeof date), days_ago(c->not_after, now));
-    } else if (strcmp(r->reason, "certificate not yet valid") == 0 && leaf) {
-        hint(a, "The certificate is valid from %s, but this machine's clock "
-             "says %s. Check the clock.",
-             certinfo_date(leaf->not_before, date, sizeof date),
-             certinfo_date(now, clock, sizeof clock));
-    } else if (strcmp(r->reason, "self-signed certificate") == 0) {
-        hint(a, "The server presents a self-signed certificate (%s), which "
-             "proves nothing by itself. Ask the provider for the CA "
-             "certificate its servers chain to and give it with MEMTUNNEL_CA "
-             "(the PEM text) or --ca FILE (MEMTUNNEL_CA_FILE).",
-             leaf ? leaf->subject : "no details");
-    } else if (strcmp(r->reason, "unknown issuer") == 0) {
-        hint(a, "The certificate chains to %s, a CA memtunnel does not trust "
-             "(it trusts %s%s). If that CA is the provider's, give its "
-             "certificate with MEMTUNNEL_CA (the PEM text) or --ca FILE "
-             "(MEMTUNNEL_CA_FILE).", top ? top->issuer : "an unknown CA",
-             r->ca_source ? "only the CAs given with " : "the system's CA store",
-             r->ca_source ? r->ca_source : "");
-    } else {
-        hint(a, "The server's certificate was refused (%s). Check that the "
-             "server list names the provider's TLS endpoint and that "
-             "MEMTUNNEL_CA, if set, holds the provider's CA.", r->reason);
-    }
-}
-
-size_t check_print_advice(const struct check_result *r,
-                          char hints[][CHECK_HINT_LEN], size_t max)
-{
-    struct advice a = { hints, 0, max };
-    time_t now = time(NULL);
-    const char *f = r->failed;
-
-    if (f == NULL && r->verify == CONFIG_VERIFY_NONE)
-        hint(&a, "--verify none: nothing about this server was checked. "
-             "Anyone on the path can read and change the traffic.");
-    if (r->creds.withheld)
-        hint(&a, "No login was tried although %s and %s are set: memtunnel "
-             "sends no credential to a server it did not verify "
-             "(--verify none).", r->creds.user_var, r->creds.pass_var);
-    if (f == NULL && r->sasl_off)
-        hint(&a, "The server does not ask for a SASL login, yet %s and %s "
-             "are set: most clients then skip the login, some fail.",
-             r->creds.user_var, r->creds.pass_var);
-    if (f == NULL)
-        return a.n;
-    if (is(f, "resolve")) {
-        hint(&a, "Check the host name \"%s\" in the server list (--servers, "
-             "MEMTUNNEL_SERVERS or the provider's variable).", r->server->host);
-    } else if (is(f, "connect")) {
-        if (r->connect_errno == ECONNREFUSED)
-            hint(&a, "Nothing accepts connections on port %u. Check the "
-                 "port. %s", (unsigned)r->server->port, tls_port);
-        else if (r->connect_errno == ETIMEDOUT)
-            hint(&a, "No answer within %u ms: a firewall may drop the "
-                 "traffic, or the host is wrong. A slow network needs a "
-                 "longer --connect-timeout (MEMTUNNEL_CONNECT_TIMEOUT).",
-                 (unsigned)r->timeout_ms);
-        else
-            hint(&a, "Check the host and port, and this machine's network.");
-    } else if (is(f, "tls")) {
-        advise_tls(r, &a);
-    } else if (is(f, "verify")) {
-        advise_verify(r, now, &a);
-    } else if (is(f, "memcache")) {
-        if (r->creds.user == NULL && !r->creds.withheld && r->mc_no_answer)
-            hint(&a, "The server did not answer the text command "
-                 "`version`. A memcached with SASL answers only the "
-                 "binary protocol, after a login: set %s and %s so that "
-                 "check can log in (a node gets only the pair beside the "
-                 "variable its address came from; MEMTUNNEL_USERNAME and "
-                 "MEMTUNNEL_PASSWORD override it, and are the only pair for "
-                 "--servers and MEMTUNNEL_SERVERS).",
-                 r->creds.user_var, r->creds.pass_var);
-        else
-            hint(&a, "TLS works, but the server did not answer like "
-                 "memcached. Check that this is the memcache endpoint.");
-    } else if (is(f, "auth")) {
-        if (r->auth == 0 && r->mechs[0] != '\0' && r->mc_error[0] != '\0')
-            hint(&a, "The server refused the login with the credentials in "
-                 "%s and %s (the password is not shown). Check both against "
-                 "the provider's settings.", r->creds.user_var,
-                 r->creds.pass_var);
-        else if (r->mechs[0] == '\0')
-            hint(&a, "The server refused to list its SASL mechanisms.");
-        else
-            hint(&a, "memtunnel check logs in with PLAIN only; the app's "
-                 "client may use another mechanism and still work.");
-    } else if (is(f, "resume")) {
-        hint(&a, "The first connection worked, the next one did not: "
-             "connections may fail now and then. Run check again; if it "
-             "persists, tell the provider.");
-    }
-    return a.n;
+    const struct advice_facts f = {
+        .step = r->failed,
+        .why = r->why,
+        .reason_text = r->reason,
+        .upstream = r->upstream,
+        .host = r->server->host,
+        .port = r->server->port,
+        .tls_name = r->tls_name,
+        .tls_name_is_ip = r->tls_name_is_ip,
+        .timeout_ms = r->timeout_ms,
+        .verify_none = r->verify == CONFIG_VERIFY_NONE,
+        .ca_source = r->ca_source,
+        .head = r->head,
+        .nhead = r->nhead,
+        .received = r->received,
+        .timed_out = r->timed_out,
+        .chain = r->chain,
+        .nchain = r->nchain,
+        .now = time(NULL),
+        .user_var = r->creds.user_var,
+        .pass_var = r->creds.pass_var,
+        .have_creds = r->creds.user != NULL,
+        .withheld = r->creds.withheld,
+        .mc_no_answer = r->mc_no_answer,
+        .sasl_off = r->sasl_off,
+        .auth = r->auth,
+        .mechs = r->mechs,
+        .mc_error = r->mc_error,
+    };
+    return advice_explain(&f, lines, max);
 }
 
 /* ---- text ------------------------------------------------------------ */
@@ -289,7 +84,7 @@ static void print_cert(FILE *out, const struct certinfo *c, int k, time_t now)
 
 static const char *verdict(const struct check_result *r, char *buf, size_t len)
 {
-    if (is(r->failed, "verify")) {
+    if (r->failed == ADVICE_STEP_VERIFY) {
         snprintf(buf, len, "FAILED: %s", r->reason);
     } else if (r->verify == CONFIG_VERIFY_FULL) {
         snprintf(buf, len, "ok: the chain leads to a trusted CA, the dates are "
@@ -306,8 +101,8 @@ static const char *verdict(const struct check_result *r, char *buf, size_t len)
 void check_print_text(FILE *out, const struct check_result *r, time_t now,
                       unsigned warn_days)
 {
-    char hints[4][CHECK_HINT_LEN], buf[300];
-    size_t nh = check_print_advice(r, hints, 4);
+    char hints[4][ADVICE_LEN], buf[300];
+    size_t nh = advise(r, hints, 4);
     int shown = r->nchain > 0 ? r->nchain : 0;
 
     fprintf(out, "upstream     %s\n", r->upstream);
@@ -336,7 +131,7 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
     if (r->handshake_ok && r->nchain < 0)
         fputs("  chain      not available (the certificates could not be "
               "kept or decoded)\n", out);
-    if (r->handshake_ok || is(r->failed, "verify"))
+    if (r->handshake_ok || r->failed == ADVICE_STEP_VERIFY)
         fprintf(out, "  verify     %s\n", verdict(r, buf, sizeof buf));
     int k = r->handshake_ok
         ? certinfo_first_expiring(r->chain, (size_t)shown, now, warn_days) : -1;
@@ -369,12 +164,13 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
                 "and no credential goes to a server that was not verified\n",
                 r->creds.user_var, r->creds.pass_var);
     }
-    if (r->failed)
-        fprintf(out, "  result     FAIL at %s: %s\n", r->failed, r->reason);
+    if (r->failed != ADVICE_STEP_NONE)
+        fprintf(out, "  result     FAIL at %s: %s\n", advice_step_name(r->failed),
+                r->reason);
     else
         fprintf(out, "  result     PASS\n");
     for (size_t i = 0; i < nh; i++)
-        fprintf(out, "  %-11s%s\n", i > 0 ? "" : r->failed ? "to fix" : "note",
+        fprintf(out, "  %-11s%s\n", i > 0 ? "" : r->failed != ADVICE_STEP_NONE ? "to fix" : "note",
                 hints[i]);
     fputc('\n', out);
 }
@@ -489,23 +285,22 @@ static void json_cert(FILE *out, const struct certinfo *c, time_t now)
             certinfo_days_left(c->not_after, now));
 }
 
-void check_print_json(FILE *out, const struct check_result *r, time_t now,
-                      unsigned warn_days)
+/* The verdict: what failed and why, what to do, and where it connected. */
+static void json_outcome(FILE *out, const struct check_result *r,
+                         const char *in)
 {
-    const char *in = "\n      ";
-    char hints[4][CHECK_HINT_LEN], buf[300];
-    size_t nh = check_print_advice(r, hints, 4);
-    int shown = r->nchain > 0 ? r->nchain : 0;
+    char hints[4][ADVICE_LEN];
+    size_t nh = advise(r, hints, 4);
+    int failed = r->failed != ADVICE_STEP_NONE;
 
-    fprintf(out, "{%s", in);
     jstr(out, "upstream", r->upstream);
     fprintf(out, ",%s\"host\": ", in);
     json_string(out, r->server->host);
     fprintf(out, ",%s\"port\": %u,%s\"pass\": %s,%s", in,
-            (unsigned)r->server->port, in, r->failed ? "false" : "true", in);
-    jstr(out, "failed_step", r->failed);
+            (unsigned)r->server->port, in, failed ? "false" : "true", in);
+    jstr(out, "failed_step", advice_step_name(r->failed));
     fprintf(out, ",%s", in);
-    jstr(out, "reason", r->failed ? r->reason : NULL);
+    jstr(out, "reason", failed ? r->reason : NULL);
     fprintf(out, ",%s\"advice\": [", in);
     for (size_t i = 0; i < nh; i++) {
         fputs(i ? ", " : "", out);
@@ -522,6 +317,12 @@ void check_print_json(FILE *out, const struct check_result *r, time_t now,
         fprintf(out, ",%s\"connect_ms\": %.3f", in, r->connect_ms);
     else
         fprintf(out, ",%s\"connect_ms\": null", in);
+}
+
+/* The handshake and the verdict on the server's certificate. */
+static void json_tls(FILE *out, const struct check_result *r, const char *in)
+{
+    char buf[300];
 
     fprintf(out, ",%s\"tls\": {\"ok\": %s, ", in,
             r->address[0] ? jbool(r->handshake_ok) : "null");
@@ -543,10 +344,18 @@ void check_print_json(FILE *out, const struct check_result *r, time_t now,
             : r->verify == CONFIG_VERIFY_CHAIN ? "chain" : "none");
     jstr(out, "name", r->tls_name);
     fprintf(out, ", \"ok\": %s, ", r->handshake_ok ? "true"
-            : is(r->failed, "verify") ? "false" : "null");
-    jstr(out, "verdict", r->handshake_ok || is(r->failed, "verify")
+            : r->failed == ADVICE_STEP_VERIFY ? "false" : "null");
+    jstr(out, "verdict", r->handshake_ok || r->failed == ADVICE_STEP_VERIFY
          ? verdict(r, buf, sizeof buf) : NULL);
     fputs("}", out);
+}
+
+/* The certificates, and the first to expire within warn_days. */
+static void json_chain(FILE *out, const struct check_result *r, time_t now,
+                       unsigned warn_days, const char *in)
+{
+    char buf[32];
+    int shown = r->nchain > 0 ? r->nchain : 0;
 
     fprintf(out, ",%s\"chain\": [", in);
     for (int k = 0; k < shown; k++) {
@@ -562,7 +371,12 @@ void check_print_json(FILE *out, const struct check_result *r, time_t now,
                 certinfo_days_left(r->chain[k].not_after, now));
     else
         fputs("null", out);
+}
 
+/* The memcache round trip and the SASL login. */
+static void json_memcache(FILE *out, const struct check_result *r,
+                          const char *in)
+{
     fprintf(out, ",%s\"memcache\": {", in);
     jstr(out, "protocol", r->protocol);
     fputs(", ", out);
@@ -583,5 +397,18 @@ void check_print_json(FILE *out, const struct check_result *r, time_t now,
     } else {
         fputs("null", out);
     }
-    fputs("}\n    }", out);
+    fputs("}", out);
+}
+
+void check_print_json(FILE *out, const struct check_result *r, time_t now,
+                      unsigned warn_days)
+{
+    const char *in = "\n      ";
+
+    fprintf(out, "{%s", in);
+    json_outcome(out, r, in);
+    json_tls(out, r, in);
+    json_chain(out, r, now, warn_days, in);
+    json_memcache(out, r, in);
+    fputs("\n    }", out);
 }

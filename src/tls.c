@@ -413,67 +413,72 @@ enum config_verify tls_ctx_verify(const struct tls_ctx *t)
     return t->verify;
 }
 
-static const char *alert_words(int alert)
+/* The alerts with a reason of their own (RFC 8446 §6); others are told by
+ * number. */
+static enum reason alert_reason(int alert)
 {
     switch (alert) {
-    case 40: return "handshake failure";
-    case 42: return "bad certificate";
-    case 45: return "certificate expired";
-    case 46: return "certificate unknown";
-    case 47: return "illegal parameter";
-    case 48: return "unknown CA";
-    case 70: return "protocol version";
-    case 71: return "insufficient security";
-    case 80: return "internal error";
-    case 112: return "unrecognized name";
-    case 116: return "certificate required";
-    default: return NULL;
+    case 40: return REASON_ALERT_HANDSHAKE_FAILURE;
+    case 42: return REASON_ALERT_BAD_CERTIFICATE;
+    case 45: return REASON_ALERT_CERT_EXPIRED;
+    case 46: return REASON_ALERT_CERT_UNKNOWN;
+    case 47: return REASON_ALERT_ILLEGAL_PARAMETER;
+    case 48: return REASON_ALERT_UNKNOWN_CA;
+    case 70: return REASON_ALERT_PROTOCOL_VERSION;
+    case 71: return REASON_ALERT_INSUFFICIENT_SECURITY;
+    case 80: return REASON_ALERT_INTERNAL_ERROR;
+    case 112: return REASON_ALERT_UNRECOGNIZED_NAME;
+    case 116: return REASON_ALERT_CERT_REQUIRED;
+    default: return REASON_ALERT;
     }
 }
 
-const char *tls_reason(int err, int alert, char *buf, size_t len,
-                       enum tls_failure *kind)
+/* wolfSSL's error codes, which go no further than this file and tlsconn.c. */
+static enum reason error_reason(int err)
 {
-    *kind = TLS_FAIL_VERIFY;
     switch (err) {
-    case ASN_AFTER_DATE_E: return "certificate expired";
-    case ASN_BEFORE_DATE_E: return "certificate not yet valid";
-    case ASN_NO_SIGNER_E: return "unknown issuer";
-    case ASN_SELF_SIGNED_E: return "self-signed certificate";
-    case ASN_SIG_CONFIRM_E: return "bad certificate signature";
+    case ASN_AFTER_DATE_E: return REASON_EXPIRED;
+    case ASN_BEFORE_DATE_E: return REASON_NOT_YET_VALID;
+    case ASN_NO_SIGNER_E: return REASON_UNKNOWN_ISSUER;
+    case ASN_SELF_SIGNED_E: return REASON_SELF_SIGNED;
+    case ASN_SIG_CONFIRM_E: return REASON_BAD_SIGNATURE;
     case ASN_PATHLEN_SIZE_E:
-    case ASN_PATHLEN_INV_E: return "certificate chain too long";
+    case ASN_PATHLEN_INV_E: return REASON_CHAIN_TOO_LONG;
     case DOMAIN_NAME_MISMATCH:
-    case IPADDR_MISMATCH: return "name mismatch";
-    case NO_PEER_CERT: return "server sent no certificate";
-    case VERIFY_CERT_ERROR: return "certificate verification failed";
-    }
-
-    *kind = TLS_FAIL_PROTOCOL;
-    switch (err) {
-    case FATAL_ERROR: {
-        const char *w = alert_words(alert);
-        if (w)
-            snprintf(buf, len, "server sent alert: %s", w);
-        else if (alert >= 0)
-            snprintf(buf, len, "server sent alert %d", alert);
-        else
-            snprintf(buf, len, "server sent a fatal alert");
-        return buf;
-    }
-    case VERSION_ERROR: return "protocol version not supported";
+    case IPADDR_MISMATCH: return REASON_NAME_MISMATCH;
+    case NO_PEER_CERT: return REASON_NO_PEER_CERT;
+    case VERIFY_CERT_ERROR: return REASON_VERIFY_FAILED;
+    case VERSION_ERROR: return REASON_VERSION;
     case MATCH_SUITE_ERROR:
-    case UNSUPPORTED_SUITE: return "no cipher suite in common";
+    case UNSUPPORTED_SUITE: return REASON_NO_SHARED_SUITE;
     case SOCKET_ERROR_E:
-    case SOCKET_PEER_CLOSED_E: return "server closed the connection during the handshake";
+    case SOCKET_PEER_CLOSED_E: return REASON_HANDSHAKE_CLOSED;
     case PARSE_ERROR:
     case UNKNOWN_RECORD_TYPE:
     case LENGTH_ERROR:
-    case BUFFER_ERROR: return "server did not speak TLS (plaintext port?)";
-    case DECRYPT_ERROR: return "decryption failed";
+    case BUFFER_ERROR: return REASON_NOT_TLS;
+    case DECRYPT_ERROR: return REASON_DECRYPT;
+    default: return REASON_TLS_ERROR;
     }
-    char e[WOLFSSL_MAX_ERROR_SZ];
-    wolfSSL_ERR_error_string_n((unsigned long)err, e, sizeof e);
-    snprintf(buf, len, "TLS error %d: %s", err, e);
-    return buf;
+}
+
+enum reason tls_reason(int err, int alert, char *buf, size_t len)
+{
+    enum reason r;
+
+    buf[0] = '\0';
+    if (err == FATAL_ERROR) {
+        r = alert_reason(alert);
+        /* An alert the table does not name is told by its number. */
+        if (r == REASON_ALERT && alert >= 0)
+            snprintf(buf, len, "server sent alert %d", alert);
+        return r;
+    }
+    r = error_reason(err);
+    if (r == REASON_TLS_ERROR) {
+        char e[WOLFSSL_MAX_ERROR_SZ];
+        wolfSSL_ERR_error_string_n((unsigned long)err, e, sizeof e);
+        snprintf(buf, len, "TLS error %d: %s", err, e);
+    }
+    return r;
 }

@@ -11,6 +11,7 @@
 #define MEMTUNNEL_TLS_H
 
 #include "config.h"
+#include "reason.h"
 
 struct tls_ctx;
 
@@ -41,17 +42,14 @@ struct WOLFSSL_X509_STORE_CTX;
 typedef int (*tls_verify_cb)(int preverify, struct WOLFSSL_X509_STORE_CTX *store);
 void tls_ctx_on_verify(struct tls_ctx *ctx, tls_verify_cb cb);
 
-enum tls_failure {
-    TLS_FAIL_VERIFY,     /* the peer's certificate was refused */
-    TLS_FAIL_PROTOCOL,   /* anything else: alert, version, garbage, close */
-};
-
 /*
- * Words for a wolfSSL error code: "certificate expired", "unknown issuer",
- * "name mismatch", … .  alert is the last alert received (or -1).  Returns
- * a static string or one written into buf.
+ * Why a handshake or session failed, from wolfSSL's error code err and the
+ * last alert the server sent (alert, or -1).  Returns the reason; when its
+ * table words are not the whole story (an alert without a name of its own,
+ * a wolfSSL error of no other reason), buf (len bytes) receives the words
+ * to log instead ("server sent alert 90", "TLS error -308: ..."), and is
+ * set to "" otherwise.
  */
-const char *tls_reason(int err, int alert, char *buf, size_t len,
-                       enum tls_failure *kind);
+enum reason tls_reason(int err, int alert, char *buf, size_t len);
 
 #endif

@@ -262,20 +262,15 @@ static int failed(struct tlsconn *t, int err)
 {
     if (t->err == 0) {
         t->err = err;
+        t->reason[0] = '\0';
         if (t->oom)
-            strcpy(t->reason, "out of memory");
-        else if (t->ident < 0) {
-            t->kind = TLS_FAIL_VERIFY;
-            strcpy(t->reason, "name mismatch");
-        } else if (err == ASN_NO_SIGNER_E && lone_self_issued(t)) {
-            t->kind = TLS_FAIL_VERIFY;
-            strcpy(t->reason, "self-signed certificate");
-        } else {
-            const char *r = tls_reason(err, last_alert(t),
-                                       t->reason, sizeof t->reason, &t->kind);
-            if (r != t->reason)
-                snprintf(t->reason, sizeof t->reason, "%s", r);
-        }
+            t->code = REASON_OUT_OF_MEMORY;
+        else if (t->ident < 0)
+            t->code = REASON_NAME_MISMATCH;
+        else if (err == ASN_NO_SIGNER_E && lone_self_issued(t))
+            t->code = REASON_SELF_SIGNED;
+        else
+            t->code = tls_reason(err, last_alert(t), t->reason, sizeof t->reason);
     }
     return TLSCONN_ERROR;
 }
@@ -353,14 +348,20 @@ void tlsconn_close_notify(struct tlsconn *t)
     wolfSSL_shutdown(t->ssl);
 }
 
+enum reason tlsconn_reason_code(const struct tlsconn *t)
+{
+    /* tls_reason never says REASON_OTHER: a failure always has its own. */
+    return t->code != REASON_OTHER ? t->code : REASON_TLS_ERROR;
+}
+
 const char *tlsconn_reason(const struct tlsconn *t)
 {
-    return t->reason[0] ? t->reason : "unknown TLS error";
+    return t->reason[0] ? t->reason : reason_words(tlsconn_reason_code(t));
 }
 
 int tlsconn_verify_failed(const struct tlsconn *t)
 {
-    return t->err != 0 && t->kind == TLS_FAIL_VERIFY;
+    return t->err != 0 && reason_is_verify(t->code);
 }
 
 const char *tlsconn_version(struct tlsconn *t)

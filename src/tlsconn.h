@@ -12,7 +12,7 @@
  *   TLSCONN_AGAIN     more ciphertext is needed; send `out` and wait
  *   TLSCONN_CLOSED    the server sent close_notify
  *   TLSCONN_TRUNCATED the transport ended without close_notify
- *   TLSCONN_ERROR     fatal; tlsconn_reason says why
+ *   TLSCONN_ERROR     fatal; tlsconn_reason_code says why
  * After every call, `out` may hold bytes to send (records, alerts, acks).
  */
 #ifndef MEMTUNNEL_TLSCONN_H
@@ -50,8 +50,8 @@ struct tlsconn {
     int eof;                 /* the transport delivered EOF */
     int oom;                 /* the send callback could not grow `out` */
     int err;                 /* wolfSSL error of the failure, 0 if none */
-    enum tls_failure kind;
-    char reason[160];
+    enum reason code;        /* why it failed; REASON_OTHER: it has not */
+    char reason[160];        /* words beyond the table's, or "" */
     struct tlsconn_chain *chain;   /* from the last full handshake, or NULL */
     /* The reference identity, checked on the leaf when verify is full. */
     const char *name;        /* the upstream as a DNS name (ip_len 0) */
@@ -96,8 +96,22 @@ int tlsconn_write(struct tlsconn *t, const void *p, size_t n);
 /* Queue close_notify into `out`. */
 void tlsconn_close_notify(struct tlsconn *t);
 
-/* Why the session failed, in words, and whether it was verification. */
+/*
+ * Why the session failed: the first failure's reason (reason.h), or
+ * REASON_TLS_ERROR when none was recorded.  The session keeps it until
+ * tlsconn_free.
+ */
+enum reason tlsconn_reason_code(const struct tlsconn *t);
+
+/*
+ * The same in words, for the log: the table's words for the reason, or
+ * more precise ones where the table has none ("server sent alert 90",
+ * "TLS error -308: ...").  Valid until tlsconn_free.
+ */
 const char *tlsconn_reason(const struct tlsconn *t);
+
+/* 1 when the session failed because the peer's certificate was refused
+ * (reason_is_verify of its reason), else 0. */
 int tlsconn_verify_failed(const struct tlsconn *t);
 
 /* Negotiated protocol and suite names, for debug logs. */

@@ -19,7 +19,8 @@ static const struct {
     { "listener", listener_suite }, { "logfmt", logfmt_suite },
     { "spin", spin_suite },         { "stats", stats_suite },
     { "resume", resume_suite },     { "tlsconn", tlsconn_suite },
-    { "upstream", upstream_suite },
+    { "upstream", upstream_suite }, { "reason", reason_suite },
+    { "advice", advice_suite },
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

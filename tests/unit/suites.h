@@ -4,6 +4,7 @@
 
 #include <check.h>
 
+Suite *advice_suite(void);
 Suite *buf_suite(void);
 Suite *child_suite(void);
 Suite *childenv_suite(void);
@@ -12,6 +13,7 @@ Suite *config_suite(void);
 Suite *ident_suite(void);
 Suite *listener_suite(void);
 Suite *logfmt_suite(void);
+Suite *reason_suite(void);
 Suite *resume_suite(void);
 Suite *spin_suite(void);
 Suite *stats_suite(void);

@@ -10,6 +10,8 @@
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +101,79 @@ START_TEST(verification)
         ck_assert_msg(tlsconn_verify_failed(&pr.c), "not a verify failure: %s",
                       tlsconn_reason(&pr.c));
         ck_assert_str_eq(tlsconn_reason(&pr.c), vc->reason);
+        /* The words are the table's for the reason the session keeps. */
+        ck_assert_str_eq(reason_words(tlsconn_reason_code(&pr.c)), vc->reason);
     }
     tlspair_free(&pr);
+}
+END_TEST
+
+/*
+ * tls_reason: wolfSSL's codes and alerts to reasons, with the words the
+ * log has always printed for them.  words NULL: the table's.
+ */
+static const struct {
+    int err, alert;
+    enum reason r;
+    const char *words;
+} tls_words_cases[] = {
+    { ASN_AFTER_DATE_E, -1, REASON_EXPIRED, "certificate expired" },
+    { ASN_BEFORE_DATE_E, -1, REASON_NOT_YET_VALID, "certificate not yet valid" },
+    { ASN_NO_SIGNER_E, -1, REASON_UNKNOWN_ISSUER, "unknown issuer" },
+    { ASN_SELF_SIGNED_E, -1, REASON_SELF_SIGNED, "self-signed certificate" },
+    { ASN_SIG_CONFIRM_E, -1, REASON_BAD_SIGNATURE, "bad certificate signature" },
+    { ASN_PATHLEN_SIZE_E, -1, REASON_CHAIN_TOO_LONG, "certificate chain too long" },
+    { ASN_PATHLEN_INV_E, -1, REASON_CHAIN_TOO_LONG, "certificate chain too long" },
+    { DOMAIN_NAME_MISMATCH, -1, REASON_NAME_MISMATCH, "name mismatch" },
+    { IPADDR_MISMATCH, -1, REASON_NAME_MISMATCH, "name mismatch" },
+    { NO_PEER_CERT, -1, REASON_NO_PEER_CERT, "server sent no certificate" },
+    { VERIFY_CERT_ERROR, -1, REASON_VERIFY_FAILED, "certificate verification failed" },
+    { VERSION_ERROR, -1, REASON_VERSION, "protocol version not supported" },
+    { MATCH_SUITE_ERROR, -1, REASON_NO_SHARED_SUITE, "no cipher suite in common" },
+    { UNSUPPORTED_SUITE, -1, REASON_NO_SHARED_SUITE, "no cipher suite in common" },
+    { SOCKET_ERROR_E, -1, REASON_HANDSHAKE_CLOSED,
+      "server closed the connection during the handshake" },
+    { SOCKET_PEER_CLOSED_E, -1, REASON_HANDSHAKE_CLOSED,
+      "server closed the connection during the handshake" },
+    { PARSE_ERROR, -1, REASON_NOT_TLS, "server did not speak TLS (plaintext port?)" },
+    { UNKNOWN_RECORD_TYPE, -1, REASON_NOT_TLS, "server did not speak TLS (plaintext port?)" },
+    { LENGTH_ERROR, -1, REASON_NOT_TLS, "server did not speak TLS (plaintext port?)" },
+    { BUFFER_ERROR, -1, REASON_NOT_TLS, "server did not speak TLS (plaintext port?)" },
+    { DECRYPT_ERROR, -1, REASON_DECRYPT, "decryption failed" },
+    { FATAL_ERROR, 40, REASON_ALERT_HANDSHAKE_FAILURE, "server sent alert: handshake failure" },
+    { FATAL_ERROR, 42, REASON_ALERT_BAD_CERTIFICATE, "server sent alert: bad certificate" },
+    { FATAL_ERROR, 45, REASON_ALERT_CERT_EXPIRED, "server sent alert: certificate expired" },
+    { FATAL_ERROR, 46, REASON_ALERT_CERT_UNKNOWN, "server sent alert: certificate unknown" },
+    { FATAL_ERROR, 47, REASON_ALERT_ILLEGAL_PARAMETER, "server sent alert: illegal parameter" },
+    { FATAL_ERROR, 48, REASON_ALERT_UNKNOWN_CA, "server sent alert: unknown CA" },
+    { FATAL_ERROR, 70, REASON_ALERT_PROTOCOL_VERSION, "server sent alert: protocol version" },
+    { FATAL_ERROR, 71, REASON_ALERT_INSUFFICIENT_SECURITY,
+      "server sent alert: insufficient security" },
+    { FATAL_ERROR, 80, REASON_ALERT_INTERNAL_ERROR, "server sent alert: internal error" },
+    { FATAL_ERROR, 112, REASON_ALERT_UNRECOGNIZED_NAME, "server sent alert: unrecognized name" },
+    { FATAL_ERROR, 116, REASON_ALERT_CERT_REQUIRED, "server sent alert: certificate required" },
+    { FATAL_ERROR, 90, REASON_ALERT, "server sent alert 90" },
+    { FATAL_ERROR, 0, REASON_ALERT, "server sent alert 0" },
+    { FATAL_ERROR, -1, REASON_ALERT, "server sent a fatal alert" },
+    { OUT_OF_ORDER_E, -1, REASON_TLS_ERROR, NULL },
+    { -1, -1, REASON_TLS_ERROR, NULL },
+};
+
+START_TEST(tls_words)
+{
+    char buf[160], want[160];
+    enum reason r = tls_reason(tls_words_cases[_i].err, tls_words_cases[_i].alert,
+                               buf, sizeof buf);
+    const char *got = buf[0] ? buf : reason_words(r);
+
+    ck_assert_int_eq(r, tls_words_cases[_i].r);
+    if (tls_words_cases[_i].words) {
+        ck_assert_str_eq(got, tls_words_cases[_i].words);
+    } else {
+        /* Any other wolfSSL error: its code and the library's words. */
+        snprintf(want, sizeof want, "TLS error %d: ", tls_words_cases[_i].err);
+        ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "got \"%s\"", got);
+    }
 }
 END_TEST
 
@@ -320,6 +393,7 @@ START_TEST(garbage_from_server)
     tlsconn_feed_end(&pr.c);
     ck_assert(!tlsconn_verify_failed(&pr.c));
     ck_assert_ptr_nonnull(strstr(tlsconn_reason(&pr.c), "TLS"));
+    ck_assert_int_eq(tlsconn_reason_code(&pr.c), REASON_NOT_TLS);
     tlspair_free(&pr);
 }
 END_TEST
@@ -333,6 +407,7 @@ START_TEST(closed_mid_handshake)
     ck_assert_int_eq(tlsconn_handshake(&pr.c), TLSCONN_ERROR);
     ck_assert_str_eq(tlsconn_reason(&pr.c),
                      "server closed the connection during the handshake");
+    ck_assert_int_eq(tlsconn_reason_code(&pr.c), REASON_HANDSHAKE_CLOSED);
     tlspair_free(&pr);
 }
 END_TEST
@@ -454,6 +529,8 @@ Suite *tlsconn_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, verification, 0,
                         sizeof verify_cases / sizeof verify_cases[0]);
+    tcase_add_loop_test(tc, tls_words, 0,
+                        sizeof tls_words_cases / sizeof tls_words_cases[0]);
     tcase_add_test(tc, refuses_tls11);
     tcase_add_test(tc, tls_min_13_refuses_12);
     tcase_add_test(tc, tls12_works);
