@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "servers.h"
 
 #ifndef MEMTUNNEL_VERSION
 #define MEMTUNNEL_VERSION "0.0.0"
@@ -529,7 +530,7 @@ int check_run(const struct config *cfg, struct tls_ctx *tls, int json, FILE *out
             break;
         }
         r->server = s;
-        config_server_str(s, r->upstream, sizeof r->upstream);
+        servers_str(s, r->upstream, sizeof r->upstream);
         r->tls_name = cfg->sni ? cfg->sni : s->host;
         r->tls_name_is_ip = cfg->sni ? 0 : s->family != CONFIG_NAME;
         r->timeout_ms = cfg->connect_timeout_ms;

@@ -195,19 +195,4 @@ extern const size_t config_nopts;
 char *config_opt_head(const struct config_opt *o, char *buf, size_t len);
 char *config_opt_describe(const struct config_opt *o, char *buf, size_t len);
 
-/*
- * Parse one server list ("host:port,host,[::1]:11212 …"; commas and/or
- * white space separate items, empty items are skipped).  `name` is the flag
- * or variable it came from, used in error messages.  tls_port, when not 0,
- * replaces every port.  On success *out is a malloc'd array of *n >= 1
- * servers and 0 is returned; on failure -1 with *err filled in (status
- * EXIT_CONFIG).
- */
-int config_parse_servers(const char *name, const char *text, uint16_t tls_port,
-                         struct config_server **out, size_t *n,
-                         struct config_error *err);
-
-/* "host:port", with brackets for IPv6, into buf.  Returns buf. */
-char *config_server_str(const struct config_server *s, char *buf, size_t len);
-
 #endif

@@ -4,6 +4,7 @@
  * into cfg->sources and cfg->servers.  Pure, like the rest of config.
  */
 #include "config_int.h"
+#include "servers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ static int add_source(struct config *cfg, const char *name, int is_var,
     struct config_server *list, *grown;
     size_t n;
 
-    if (config_parse_servers(name, text, cfg->tls_port, &list, &n, err) < 0)
+    if (servers_parse(name, text, cfg->tls_port, &list, &n, err) < 0)
         return -1;
     grown = realloc(cfg->servers, (cfg->nservers + n) * sizeof(*grown));
     if (grown == NULL) {

@@ -14,6 +14,7 @@
 #include <malloc.h>
 #endif
 
+#include "advice.h"
 #include "conn_int.h"
 
 void conn_env_init(struct conn_env *env, uv_loop_t *loop,
@@ -94,37 +95,8 @@ static void close_handle(uv_handle_t *h)
  * closes every handle (libuv cancels their pending requests, whose
  * callbacks then only conn_unref) and cancels a running DNS lookup.
  */
-/* What the user can do about a failure, where there is something. */
-static const char *hint_for(const char *reason)
-{
-    static const struct { const char *reason, *hint; } hints[] = {
-        { "name mismatch", "the certificate does not name this host: set "
-          "MEMTUNNEL_SNI to a name it has, or MEMTUNNEL_VERIFY=chain "
-          "(which trusts any certificate of the CA); memtunnel check shows "
-          "the names" },
-        { "unknown issuer", "the CA is not trusted: give it with MEMTUNNEL_CA "
-          "(PEM text) or --ca FILE" },
-        { "self-signed certificate", "to trust this certificate, give it as "
-          "MEMTUNNEL_CA" },
-        { "certificate expired", "the provider must renew the certificate" },
-        { "certificate not yet valid", "check this machine's clock" },
-        { "server did not speak TLS (plaintext port?)", "the provider may "
-          "serve TLS on another port: set MEMTUNNEL_TLS_PORT" },
-        { "connection refused", "is the upstream up, and the port right? "
-          "memtunnel check tests every upstream" },
-        { "host name not found", "check the server list; the name is "
-          "looked up again on the next connection" },
-    };
-    if (reason == NULL)
-        return NULL;
-    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
-        if (strcmp(reason, hints[i].reason) == 0)
-            return hints[i].hint;
-    return NULL;    /* timeouts and the rest say it in the reason */
-}
-
 void conn_close(struct conn *c, enum log_level level, const char *at,
-                const char *reason)
+                enum reason why, const char *words)
 {
     if (c->closing)
         return;
@@ -145,16 +117,17 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
     if (level <= LOG_WARN && c->state != CONN_OPEN)
         upstream_failed(c->up, c->state != CONN_HANDSHAKING
                                ? UPSTREAM_CONNECT_FAILED
-                               : tlsconn_verify_failed(&c->tls)
+                               : reason_is_verify(why)
                                ? UPSTREAM_VERIFY_FAILED
                                : UPSTREAM_HANDSHAKE_FAILED);
     if (at) {
         char up[24], down[24];
         snprintf(up, sizeof up, "%llu", (unsigned long long)c->bytes_up);
         snprintf(down, sizeof down, "%llu", (unsigned long long)c->bytes_down);
-        log_event(level, at, "upstream", c->up->name, "reason", reason,
+        log_event(level, at, "upstream", c->up->name,
+                  "reason", words ? words : reason_words(why),
                   "bytes_up", up, "bytes_down", down,
-                  "hint", level <= LOG_WARN ? hint_for(reason) : NULL, NULL);
+                  "hint", level <= LOG_WARN ? advice_hint(why) : NULL, NULL);
     }
     if (c->state == CONN_RESOLVING)
         uv_cancel((uv_req_t *)&c->resolve);
@@ -163,6 +136,18 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
         close_handle((uv_handle_t *)&c->client);
     if (c->upstream_inited)
         close_handle((uv_handle_t *)&c->upstream);
+}
+
+
+void conn_close_uv(struct conn *c, enum log_level level, const char *at,
+                   int err)
+{
+    conn_close(c, level, at, reason_from_uv(err), reason_uv_words(err));
+}
+
+void conn_close_tls(struct conn *c, enum log_level level, const char *at)
+{
+    conn_close(c, level, at, tlsconn_reason_code(&c->tls), tlsconn_reason(&c->tls));
 }
 
 
@@ -176,28 +161,26 @@ void conn_on_timer(uv_timer_t *timer)
     switch (c->state) {
     case CONN_RESOLVING:
     case CONN_CONNECTING:
-        conn_close(c, LOG_WARN, "connect-failed", "connect timeout "
-                   "(raise --connect-timeout if the upstream is far away)");
+        conn_close(c, LOG_WARN, "connect-failed", REASON_CONNECT_TIMEOUT, NULL);
         return;
     case CONN_HANDSHAKING:
-        conn_close(c, LOG_WARN, "handshake-failed", "handshake timeout "
-                   "(is this a TLS port? see --tls-port)");
+        conn_close(c, LOG_WARN, "handshake-failed", REASON_HANDSHAKE_TIMEOUT,
+                   NULL);
         return;
     case CONN_OPEN:
         break;
     }
     if (c->spare) {
-        conn_close(c, LOG_DEBUG, "spare-refreshed", "unused for too long");
+        conn_close(c, LOG_DEBUG, "spare-refreshed", REASON_SPARE_STALE, NULL);
         return;
     }
     uint64_t idle = uv_now(timer->loop) - c->last_active;
     if (c->client_eof && idle >= cfg->connect_timeout_ms) {
-        conn_close(c, LOG_DEBUG, "closed", "upstream did not finish after "
-                   "the client closed");
+        conn_close(c, LOG_DEBUG, "closed", REASON_UNFINISHED, NULL);
         return;
     }
     if (!c->client_eof && cfg->idle_timeout_ms && idle >= cfg->idle_timeout_ms) {
-        conn_close(c, LOG_INFO, "idle-timeout", "no traffic for --idle-timeout");
+        conn_close(c, LOG_INFO, "idle-timeout", REASON_IDLE_TIMEOUT, NULL);
         return;
     }
     conn_arm_timer(c);
@@ -267,8 +250,7 @@ static struct conn *take_spare(struct upstream *up)
         c->parked = 0;
         if (uv_fileno((uv_handle_t *)&c->upstream, &fd) == 0
             && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
-            conn_close(c, LOG_DEBUG, "spare-closed",
-                       "the server closed an idle connection");
+            conn_close(c, LOG_DEBUG, "spare-closed", REASON_SPARE_CLOSED, NULL);
             continue;
         }
         c->spare = 0;
@@ -292,7 +274,7 @@ void conn_accept(struct conn_env *env, struct upstream *up, struct listener *l)
     c->pending++;
 
     if (listener_accept(l, &c->client) < 0) {
-        conn_close(c, LOG_DEBUG, NULL, NULL);
+        conn_close(c, LOG_DEBUG, NULL, REASON_OTHER, NULL);
         return;
     }
     uv_tcp_nodelay(&c->client, 1);
@@ -320,6 +302,6 @@ void conn_close_all(struct conn_env *env, int all)
     for (struct conn *c = env->conns, *next; c; c = next) {
         next = c->next;
         if (all || c->state != CONN_OPEN || c->spare)
-            conn_close(c, LOG_DEBUG, "closed", "memtunnel is stopping");
+            conn_close(c, LOG_DEBUG, "closed", REASON_STOPPING, NULL);
     }
 }

@@ -54,6 +54,7 @@
 #include "buf.h"
 #include "conn.h"
 #include "log.h"
+#include "reason.h"
 #include "tlsconn.h"
 #include "upstream.h"
 
@@ -113,12 +114,19 @@ struct conn {
 
 /* conn.c */
 
-/* The one way a connection ends: logs `at` with the reason when given,
+/* The one way a connection ends: logs `at` with why (in `words` when given,
+ * else the reason's own) and its hint at warn and above, when `at` is given;
  * closes every handle; the last callback frees the connection.
  * Idempotent; `c` must not be used by a caller that may have closed it
  * unless it checks c->closing (the memory lives until the callbacks ran). */
 void conn_close(struct conn *c, enum log_level level, const char *at,
-                const char *reason);
+                enum reason why, const char *words);
+
+/* conn_close with a libuv error's reason and words, or the TLS session's
+ * (tlsconn_reason_code, tlsconn_reason). */
+void conn_close_uv(struct conn *c, enum log_level level, const char *at,
+                   int err);
+void conn_close_tls(struct conn *c, enum log_level level, const char *at);
 
 /* Drop one of the references counted in c->pending; the last frees. */
 void conn_unref(struct conn *c);
@@ -138,9 +146,6 @@ void conn_setup_start(struct conn *c);
 
 /* Drive the TLS handshake with what arrived. */
 void conn_setup_handshake(struct conn *c);
-
-/* Words for a libuv error, for log lines. */
-const char *conn_words(int err);
 
 /* conn_io.c */
 

@@ -50,7 +50,7 @@ static void on_client_write(uv_write_t *req, int status)
     }
     conn_unref(c);   /* not the last reference: the handles are open */
     if (status < 0) {
-        conn_close(c, LOG_DEBUG, "client-gone", conn_words(status));
+        conn_close_uv(c, LOG_DEBUG, "client-gone", status);
         return;
     }
     start_client_write(c);
@@ -79,7 +79,7 @@ static void start_client_write(struct conn *c)
     int r = uv_write(&c->client_write, (uv_stream_t *)&c->client, &b, 1,
                      on_client_write);
     if (r < 0) {
-        conn_close(c, LOG_DEBUG, "client-gone", conn_words(r));
+        conn_close_uv(c, LOG_DEBUG, "client-gone", r);
         return;
     }
     c->client_writing = 1;
@@ -99,7 +99,7 @@ static void deliver(struct conn *c, const char *p, size_t n)
             p += w;
             n -= (size_t)w;
         } else if (w != UV_EAGAIN) {
-            conn_close(c, LOG_DEBUG, "client-gone", conn_words(w));
+            conn_close_uv(c, LOG_DEBUG, "client-gone", w);
             return;
         }
     }
@@ -110,7 +110,8 @@ static void deliver(struct conn *c, const char *p, size_t n)
     if (n == 0)
         return;
     if (buf_append(&c->to_client, p, n) < 0) {
-        conn_close(c, LOG_ERROR, "out-of-memory", "queueing data for the client");
+        conn_close(c, LOG_ERROR, "out-of-memory", REASON_OUT_OF_MEMORY,
+                   "queueing data for the client");
         return;
     }
     start_client_write(c);
@@ -141,7 +142,7 @@ static void on_upstream_write(uv_write_t *req, int status)
     }
     conn_unref(c);
     if (status < 0) {
-        conn_close(c, LOG_WARN, "upstream-closed", conn_words(status));
+        conn_close_uv(c, LOG_WARN, "upstream-closed", status);
         return;
     }
     conn_io_flush_upstream(c);
@@ -172,7 +173,7 @@ void conn_io_flush_upstream(struct conn *c)
         if (w > 0)
             buf_consume(out, (size_t)w);
         else if (w != UV_EAGAIN) {
-            conn_close(c, LOG_WARN, "upstream-closed", conn_words(w));
+            conn_close_uv(c, LOG_WARN, "upstream-closed", w);
             return;
         }
         if (buf_len(out) > 0) {
@@ -183,7 +184,7 @@ void conn_io_flush_upstream(struct conn *c)
             int r = uv_write(&c->upstream_write, (uv_stream_t *)&c->upstream,
                              &b, 1, on_upstream_write);
             if (r < 0) {
-                conn_close(c, LOG_WARN, "upstream-closed", conn_words(r));
+                conn_close_uv(c, LOG_WARN, "upstream-closed", r);
                 return;
             }
             c->upstream_writing = 1;
@@ -225,7 +226,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         uv_read_stop(s);
         c->client_reading = 0;
         if (nread != UV_EOF) {
-            conn_close(c, LOG_DEBUG, "client-gone", conn_words((int)nread));
+            conn_close_uv(c, LOG_DEBUG, "client-gone", (int)nread);
             return;
         }
         /* Half-close: the upstream still owes us its answers. */
@@ -242,7 +243,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     upstream_bytes(c->up, (size_t)nread, 0);
     c->last_active = uv_now(s->loop);
     if (tlsconn_write(&c->tls, b->base, (size_t)nread) < 0) {
-        conn_close(c, LOG_WARN, "upstream-closed", tlsconn_reason(&c->tls));
+        conn_close_tls(c, LOG_WARN, "upstream-closed");
         return;
     }
     conn_io_await(c, 1);
@@ -253,7 +254,7 @@ static void client_read_start(struct conn *c)
 {
     int r = uv_read_start((uv_stream_t *)&c->client, on_alloc, on_client_read);
     if (r < 0) {
-        conn_close(c, LOG_DEBUG, "client-gone", conn_words(r));
+        conn_close_uv(c, LOG_DEBUG, "client-gone", r);
         return;
     }
     c->client_reading = 1;
@@ -304,7 +305,7 @@ void conn_io_down(struct conn *c)
         }
         ssize_t n = tlsconn_read(&c->tls, t->pbuf + have, sizeof t->pbuf - have);
         if (n > 0 && c->spare) {
-            conn_close(c, LOG_DEBUG, "spare-closed", "the server sent data unasked");
+            conn_close(c, LOG_DEBUG, "spare-closed", REASON_SPARE_UNASKED, NULL);
             return;
         }
         if (n > 0) {
@@ -323,15 +324,16 @@ void conn_io_down(struct conn *c)
         if (n == TLSCONN_AGAIN)
             break;
         if (c->spare) {
-            conn_close(c, LOG_DEBUG, "spare-closed",
-                       n == TLSCONN_ERROR ? tlsconn_reason(&c->tls)
-                                          : "the server closed an idle connection");
+            if (n == TLSCONN_ERROR)
+                conn_close_tls(c, LOG_DEBUG, "spare-closed");
+            else
+                conn_close(c, LOG_DEBUG, "spare-closed", REASON_SPARE_CLOSED, NULL);
             return;
         }
         c->upstream_done = 1;
         conn_io_upstream_read_stop(c);
         if (n == TLSCONN_ERROR) {
-            conn_close(c, LOG_WARN, "upstream-error", tlsconn_reason(&c->tls));
+            conn_close_tls(c, LOG_WARN, "upstream-error");
             return;
         }
         /* close_notify is the normal end; EOF without it may have cut a
@@ -356,7 +358,7 @@ static void on_client_shutdown(uv_shutdown_t *req, int status)
     struct conn *c = req->data;
     (void)status;
     if (!c->closing)
-        conn_close(c, LOG_DEBUG, "closed", "done");
+        conn_close(c, LOG_DEBUG, "closed", REASON_DONE, NULL);
     conn_unref(c);
 }
 
@@ -365,7 +367,7 @@ static void maybe_finish(struct conn *c)
     if (c->closing || !c->upstream_done || queued_down(c) > 0)
         return;
     if (c->client_eof) {
-        conn_close(c, LOG_DEBUG, "closed", "done");
+        conn_close(c, LOG_DEBUG, "closed", REASON_DONE, NULL);
         return;
     }
     if (c->client_shut)
@@ -374,7 +376,7 @@ static void maybe_finish(struct conn *c)
     c->client_shutdown.data = c;
     if (uv_shutdown(&c->client_shutdown, (uv_stream_t *)&c->client,
                     on_client_shutdown) < 0) {
-        conn_close(c, LOG_DEBUG, "closed", "done");
+        conn_close(c, LOG_DEBUG, "closed", REASON_DONE, NULL);
         return;
     }
     c->pending++;
@@ -390,9 +392,9 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread < 0) {
         if (nread != UV_EOF) {
-            conn_close(c, c->state == CONN_OPEN ? LOG_INFO : LOG_WARN,
-                       c->state == CONN_OPEN ? "upstream-error" : "handshake-failed",
-                       conn_words((int)nread));
+            conn_close_uv(c, c->state == CONN_OPEN ? LOG_INFO : LOG_WARN,
+                          c->state == CONN_OPEN ? "upstream-error"
+                                                : "handshake-failed", (int)nread);
             return;
         }
         conn_io_upstream_read_stop(c);
@@ -406,7 +408,8 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     else
         conn_io_down(c);
     if (nread > 0 && !c->closing && tlsconn_feed_end(&c->tls) < 0)
-        conn_close(c, LOG_ERROR, "out-of-memory", "buffering upstream data");
+        conn_close(c, LOG_ERROR, "out-of-memory", REASON_OUT_OF_MEMORY,
+                   "buffering upstream data");
 }
 
 void conn_io_upstream_read_stop(struct conn *c)
@@ -422,7 +425,7 @@ void conn_io_upstream_read_start(struct conn *c)
     int r = uv_read_start((uv_stream_t *)&c->upstream, on_alloc,
                           on_upstream_read);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "upstream-error", conn_words(r));
+        conn_close_uv(c, LOG_WARN, "upstream-error", r);
         return;
     }
     c->upstream_reading = 1;

@@ -18,22 +18,6 @@
  * drop idle connections, and one must never be handed out dead. */
 #define SPARE_MAX_IDLE_MS (120 * 1000)
 
-const char *conn_words(int err)
-{
-    switch (err) {
-    case UV_ECONNREFUSED: return "connection refused";
-    case UV_ETIMEDOUT: return "connection timed out";
-    case UV_EHOSTUNREACH: return "host unreachable";
-    case UV_ENETUNREACH: return "network unreachable";
-    case UV_ECONNRESET: return "connection reset by peer";
-    case UV_EPIPE: return "broken pipe";
-    case UV_EAI_NONAME: return "host name not found";
-    case UV_EAI_AGAIN: return "temporary DNS failure";
-    default: return uv_strerror(err);
-    }
-}
-
-
 /*
  * Per upstream, at the first full handshake and again at a full handshake
  * a day or more after the last look: warn when a certificate of the
@@ -108,9 +92,8 @@ void conn_setup_handshake(struct conn *c)
     if (c->closing || r == TLSCONN_AGAIN)
         return;
     if (r < 0) {
-        conn_close(c, LOG_WARN, tlsconn_verify_failed(&c->tls)
-                   ? "verify-failed" : "handshake-failed",
-                   tlsconn_reason(&c->tls));
+        conn_close_tls(c, LOG_WARN, tlsconn_verify_failed(&c->tls)
+                                    ? "verify-failed" : "handshake-failed");
         return;
     }
 
@@ -208,13 +191,13 @@ static void on_connected(uv_connect_t *req, int status)
         if (c->next_addr && status != UV_ECANCELED) {
             /* Another address of the name may answer. */
             log_event(LOG_DEBUG, "connect-retry", "upstream", c->up->name,
-                      "reason", conn_words(status), NULL);
+                      "reason", reason_uv_words(status), NULL);
             struct addrinfo *ai = c->next_addr;
             c->next_addr = ai->ai_next;
             retry(c, ai->ai_addr);
             return;
         }
-        conn_close(c, LOG_WARN, "connect-failed", conn_words(status));
+        conn_close_uv(c, LOG_WARN, "connect-failed", status);
         return;
     }
     uv_freeaddrinfo(c->addrs);
@@ -224,8 +207,7 @@ static void on_connected(uv_connect_t *req, int status)
     c->tls_inited = 1;   /* tlsconn_free is owed even if init fails */
     if (tlsconn_init(&c->tls, c->env->tls, c->up->tls_name,
                      c->up->tls_name_is_ip) < 0) {
-        conn_close(c, LOG_WARN, "handshake-failed", "cannot create a TLS "
-                   "session: out of file descriptors or memory");
+        conn_close(c, LOG_WARN, "handshake-failed", REASON_TLS_SESSION, NULL);
         return;
     }
     void *session = c->full_handshake ? NULL
@@ -247,7 +229,7 @@ static void connect_to(struct conn *c, const struct sockaddr *addr)
     c->state = CONN_CONNECTING;
     int r = uv_tcp_init(c->env->loop, &c->upstream);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "connect-failed", conn_words(r));
+        conn_close_uv(c, LOG_WARN, "connect-failed", r);
         return;
     }
     c->upstream.data = c;
@@ -256,7 +238,7 @@ static void connect_to(struct conn *c, const struct sockaddr *addr)
     c->connect.data = c;
     r = uv_tcp_connect(&c->connect, &c->upstream, addr, on_connected);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "connect-failed", conn_words(r));
+        conn_close_uv(c, LOG_WARN, "connect-failed", r);
         return;
     }
     c->pending++;
@@ -274,8 +256,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
     conn_unref(c);
     if (status < 0 || ai == NULL) {
         /* Nothing is cached: the next connection asks DNS again. */
-        conn_close(c, LOG_WARN, "resolve-failed",
-                   status < 0 ? conn_words(status) : "no address");
+        if (status < 0)
+            conn_close_uv(c, LOG_WARN, "resolve-failed", status);
+        else
+            conn_close(c, LOG_WARN, "resolve-failed", REASON_NO_ADDRESS, NULL);
         uv_freeaddrinfo(ai);
         return;
     }
@@ -303,7 +287,7 @@ void conn_setup_start(struct conn *c)
     int r = uv_getaddrinfo(c->env->loop, &c->resolve, on_resolved,
                            up->server->host, up->port, &hints);
     if (r < 0) {
-        conn_close(c, LOG_WARN, "resolve-failed", conn_words(r));
+        conn_close_uv(c, LOG_WARN, "resolve-failed", r);
         return;
     }
     c->pending++;

@@ -123,13 +123,22 @@ static const char *aes_impl(void)
 #endif
 }
 
+/* A configuration error: the setting at fault; exit EXIT_USAGE or
+ * EXIT_CONFIG (err->status). */
 static void report(const struct config_error *err)
 {
     log_event(LOG_ERROR, err->status == EXIT_USAGE ? "usage-error"
-                         : err->status == EXIT_CONFIG ? "config-error"
-                                                           : "listen-failed",
+                                                   : "config-error",
               "setting", err->name[0] ? err->name : NULL,
               "reason", err->msg, NULL);
+}
+
+/* Any other failure before the tunnel runs: exit EXIT_SOFTWARE. */
+static int report_fault(const struct run_error *fault)
+{
+    log_event(LOG_ERROR, fault->at, "setting", fault->setting,
+              "reason", fault->msg, NULL);
+    return EXIT_SOFTWARE;
 }
 
 /* Everything one run of the tunnel (and its child, when wrapping) owns. */
@@ -334,7 +343,7 @@ static void raise_fd_limit(void)
 static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[])
 {
     struct app app;
-    struct config_error err;
+    struct run_error err;
     char list[4096];
 
     memset(&app, 0, sizeof app);
@@ -354,8 +363,7 @@ static int run(const struct config *cfg, struct tls_ctx *tls, char *const envp[]
     /* From here on a stalled reader of stderr must not stall the tunnel. */
     log_start(STDERR_FILENO, LOG_QUEUE_BYTES);
     if (tunnel_listen(app.tunnel, &err) < 0) {
-        report(&err);
-        app.status = err.status;
+        app.status = report_fault(&err);
         tunnel_close(app.tunnel, 0);
         goto out;
     }
@@ -462,9 +470,12 @@ int main(int argc, char *argv[])
         config_free(&cfg);
         return EXIT_SOFTWARE;
     }
-    struct tls_ctx *tls = tls_ctx_new(&cfg, &err);
+    struct run_error fault = { 0 };
+    struct tls_ctx *tls = tls_ctx_new(&cfg, &err, &fault);
     forget_inline_key(&cfg);
-    if (tls == NULL) {
+    if (tls == NULL && fault.at) {
+        status = report_fault(&fault);
+    } else if (tls == NULL) {
         report(&err);
         status = err.status;
     } else {

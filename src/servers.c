@@ -233,7 +233,7 @@ static int fail(struct config_error *err, const char *name, const char *fmt,
     return -1;
 }
 
-int config_parse_servers(const char *name, const char *text, uint16_t tls_port,
+int servers_parse(const char *name, const char *text, uint16_t tls_port,
                          struct config_server **out, size_t *n,
                          struct config_error *err)
 {
@@ -306,7 +306,7 @@ int config_parse_servers(const char *name, const char *text, uint16_t tls_port,
     return 0;
 }
 
-char *config_server_str(const struct config_server *s, char *buf, size_t len)
+char *servers_str(const struct config_server *s, char *buf, size_t len)
 {
     if (s->family == CONFIG_IPV6)
         snprintf(buf, len, "[%s]:%u", s->host, (unsigned)s->port);

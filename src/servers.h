@@ -1,9 +1,8 @@
 /*
  * servers: the host and port grammar of SPEC §2 and §3.
  *
- * servers.c implements config_parse_servers() and config_server_str(),
- * declared in config.h, and the two helpers below that config.c needs for
- * --sni and --listen.  Pure code: no I/O, no globals.
+ * Server lists, their items' text, and the two helpers that config.c
+ * needs for --sni and --listen.  Pure code: no I/O, no globals.
  */
 #ifndef MEMTUNNEL_SERVERS_H
 #define MEMTUNNEL_SERVERS_H
@@ -31,5 +30,20 @@ const char *servers_check_name(const char *s, size_t n);
 int servers_parse_listen(const char *s, char host[CONFIG_HOST_MAX + 1],
                          enum config_family *family, uint16_t *port,
                          int *loopback, char *why, size_t len);
+
+/*
+ * Parse one server list ("host:port,host,[::1]:11212 …"; commas and/or
+ * white space separate items, empty items are skipped).  `name` is the flag
+ * or variable it came from, used in error messages.  tls_port, when not 0,
+ * replaces every port.  On success *out is a malloc'd array of *n >= 1
+ * servers and 0 is returned; on failure -1 with *err filled in (status
+ * EXIT_CONFIG).
+ */
+int servers_parse(const char *name, const char *text, uint16_t tls_port,
+                         struct config_server **out, size_t *n,
+                         struct config_error *err);
+
+/* "host:port", with brackets for IPv6, into buf.  Returns buf. */
+char *servers_str(const struct config_server *s, char *buf, size_t len);
 
 #endif

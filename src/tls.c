@@ -346,17 +346,26 @@ static int load_identity(WOLFSSL_CTX *c, const struct config *cfg,
     return 0;
 }
 
-struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err)
+/* Not the configuration's fault: the library or memory failed. */
+static void fault_at(struct run_error *fault, const char *msg)
+{
+    fault->at = "tls-failed";
+    fault->setting = NULL;
+    snprintf(fault->msg, sizeof fault->msg, "%s", msg);
+}
+
+struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err,
+                            struct run_error *fault)
 {
     struct tls_ctx *t = calloc(1, sizeof *t);
     if (t == NULL) {
-        fail(err, NULL, "%sout of memory", NULL);
+        fault_at(fault, "out of memory");
         return NULL;
     }
     t->verify = cfg->verify;
     t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
     if (t->ctx == NULL) {
-        fail(err, NULL, "%scannot create the TLS context", NULL);
+        fault_at(fault, "cannot create the TLS context");
         goto fail;
     }
 
@@ -369,8 +378,7 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err)
     }
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         if (wolfSSL_CTX_UseSupportedCurve(t->ctx, groups[i]) != WOLFSSL_SUCCESS) {
-            fail(err, NULL, "%sthe TLS library refused the key-exchange "
-                 "groups", NULL);
+            fault_at(fault, "the TLS library refused the key-exchange groups");
             goto fail;
         }
 

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "reason.h"
+#include "runerror.h"
 
 struct tls_ctx;
 
@@ -23,10 +24,12 @@ void tls_global_cleanup(void);
  * Build the context from cfg: trust (cfg->ca_file, cfg->ca_pem or the
  * system store), client certificate, cfg->verify, cfg->tls_min.  Returns
  * NULL with *err filled in (status EXIT_CONFIG, name = the flag or
- * variable at fault) when the material cannot be loaded.  The PEM text is
- * never copied into err.
+ * variable at fault) when the material cannot be loaded, or with *fault
+ * filled in (at = "tls-failed") when memory or the library fails.  The PEM
+ * text is never copied into err.
  */
-struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err);
+struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_error *err,
+                            struct run_error *fault);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* The wolfSSL WOLFSSL_CTX *, for tlsconn. */

@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "conn.h"
-#include "exitcode.h"
 #include "listener.h"
 #include "log.h"
+#include "servers.h"
 #include "spin.h"
 #include "upstream.h"
 
@@ -160,23 +160,22 @@ static int listen_one(struct tunnel *t, struct node *n, uint16_t port)
 
 /* Why listening on the i-th address failed, naming it. */
 static void listen_error(struct tunnel *t, size_t i, uint16_t port, int r,
-                         struct config_error *err)
+                         struct run_error *err)
 {
     const struct config *cfg = t->cfg;
     char addr[CONFIG_HOST_MAX + 10];
     struct config_server s = { .port = port, .family = cfg->listen_family };
 
     snprintf(s.host, sizeof s.host, "%s", cfg->listen_host);
-    config_server_str(&s, addr, sizeof addr);
-    err->status = EXIT_SOFTWARE;
-    snprintf(err->name, sizeof err->name, "%s",
-             cfg->listen_explicit ? "--listen" : "");
+    servers_str(&s, addr, sizeof addr);
+    err->at = "listen-failed";
+    err->setting = cfg->listen_explicit ? "--listen" : NULL;
     snprintf(err->msg, sizeof err->msg, "cannot listen on %.64s for "
              "%.200s: %s%s", addr, t->nodes[i].up.name, uv_strerror(r),
              r == UV_EADDRINUSE ? " (choose another port with --listen)" : "");
 }
 
-int tunnel_listen(struct tunnel *t, struct config_error *err)
+int tunnel_listen(struct tunnel *t, struct run_error *err)
 {
     const struct config *cfg = t->cfg;
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "runerror.h"
 #include "tls.h"
 
 struct tunnel;
@@ -26,7 +27,7 @@ struct tunnel *tunnel_new(uv_loop_t *loop, const struct config *cfg,
  * "listening" line each.  Returns 0, or a negative UV_E* code with *err
  * naming the address that failed (nothing is left listening then).
  */
-int tunnel_listen(struct tunnel *t, struct config_error *err);
+int tunnel_listen(struct tunnel *t, struct run_error *err);
 
 /* "127.0.0.1:11211,127.0.0.1:11212": the bound listeners, in order. */
 size_t tunnel_addresses(const struct tunnel *t, size_t first, size_t count,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "servers.h"
 #include "tlsconn.h"
 
 /* ---- identity ------------------------------------------------------------ */
@@ -20,7 +21,7 @@ int upstream_init(struct upstream *up, uv_loop_t *loop,
     up->server = s;
     up->loop = loop;
     up->prewarm = prewarm;
-    config_server_str(s, up->name, sizeof up->name);
+    servers_str(s, up->name, sizeof up->name);
     snprintf(up->port, sizeof up->port, "%u", (unsigned)s->port);
     up->tls_name = sni ? sni : s->host;
     up->tls_name_is_ip = sni ? 0 : s->family != CONFIG_NAME;

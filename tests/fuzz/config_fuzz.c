@@ -25,6 +25,7 @@
 
 #include "childenv.h"
 #include "config.h"
+#include "servers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -158,8 +159,8 @@ static void check_config(const struct config *cfg, char *const envp[])
         check(terminated(s->host, sizeof s->host) && s->host[0] != '\0',
               "a server has a host");
         check(s->port != 0, "a server has a port");
-        config_server_str(s, name, sizeof name);
-        check(terminated(name, sizeof name), "config_server_str terminates");
+        servers_str(s, name, sizeof name);
+        check(terminated(name, sizeof name), "servers_str terminates");
     }
     size_t next = 0;
     for (size_t k = 0; k < cfg->nsources; k++) {

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nparts = 0;
     struct config cfg;
     struct config_error err;
+    struct run_error fault = { 0 };
 
     if (copy == NULL)
         return 0;
@@ -68,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.key_source = "MEMTUNNEL_KEY";
     }
 
-    struct tls_ctx *ctx = tls_ctx_new(&cfg, &err);
+    struct tls_ctx *ctx = tls_ctx_new(&cfg, &err, &fault);
     if (ctx != NULL) {
         check(tls_ctx_handle(ctx) != NULL, "a context has a handle");
         tls_ctx_free(ctx);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "servers.h"
 #include "suites.h"
 
 #define MAXWORDS 16
@@ -61,7 +62,7 @@ static void assert_one_line(const char *msg)
                       "control byte in message: %s", msg);
 }
 
-/* ---- config_parse_servers: good lists ---------------------------------- */
+/* ---- servers_parse: good lists ---------------------------------- */
 
 struct server_want {
     const char *host;
@@ -111,7 +112,7 @@ START_TEST(test_servers_good)
     struct config_error err;
     size_t n = 0;
 
-    ck_assert_int_eq(config_parse_servers("MEMTUNNEL_SERVERS",
+    ck_assert_int_eq(servers_parse("MEMTUNNEL_SERVERS",
                                           good_lists[_i].text,
                                           good_lists[_i].tls_port, &s, &n,
                                           &err), 0);
@@ -138,7 +139,7 @@ START_TEST(test_servers_long_names)
     memset(label, 'a', 63);
     label[63] = '\0';
     snprintf(text, sizeof(text), "%s.example:1", label);
-    ck_assert_int_eq(config_parse_servers("x", text, 0, &s, &n, &err), 0);
+    ck_assert_int_eq(servers_parse("x", text, 0, &s, &n, &err), 0);
     ck_assert_uint_eq(strlen(s[0].host), 63 + 8);
     free(s);
 
@@ -147,13 +148,13 @@ START_TEST(test_servers_long_names)
     name[62] = name[125] = name[188] = name[251] = '.';
     name[253] = '\0';
     snprintf(text, sizeof(text), "%s.", name);    /* trailing dot too */
-    ck_assert_int_eq(config_parse_servers("x", text, 0, &s, &n, &err), 0);
+    ck_assert_int_eq(servers_parse("x", text, 0, &s, &n, &err), 0);
     ck_assert_str_eq(s[0].host, name);
     free(s);
 }
 END_TEST
 
-/* ---- config_parse_servers: bad lists ----------------------------------- */
+/* ---- servers_parse: bad lists ----------------------------------- */
 
 static const struct {
     const char *text;
@@ -222,7 +223,7 @@ START_TEST(test_servers_bad)
     size_t n = 7;
 
     memset(&err, 0, sizeof(err));
-    ck_assert_int_eq(config_parse_servers("MEMTUNNEL_SERVERS",
+    ck_assert_int_eq(servers_parse("MEMTUNNEL_SERVERS",
                                           bad_lists[_i].text,
                                           bad_lists[_i].tls_port, &s, &n,
                                           &err), -1);
@@ -249,7 +250,7 @@ START_TEST(test_servers_too_long)
     memset(label, 'a', 64);
     label[64] = '\0';
     snprintf(text, sizeof(text), "%s.example", label);
-    ck_assert_int_eq(config_parse_servers("x", text, 0, &s, &n, &err), -1);
+    ck_assert_int_eq(servers_parse("x", text, 0, &s, &n, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "label longer than 63"));
     /* A long item is cut in the message. */
     ck_assert_ptr_nonnull(strstr(err.msg, "...\""));
@@ -259,7 +260,7 @@ START_TEST(test_servers_too_long)
     for (int i = 50; i < 254; i += 51)
         name[i] = '.';
     name[254] = '\0';
-    ck_assert_int_eq(config_parse_servers("x", name, 0, &s, &n, &err), -1);
+    ck_assert_int_eq(servers_parse("x", name, 0, &s, &n, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "longer than 253"));
 }
 END_TEST
@@ -271,13 +272,13 @@ START_TEST(test_server_str)
     struct config_server dn = { "mc.example.com", 65535, CONFIG_NAME };
     char buf[CONFIG_HOST_MAX + 10], small[8];
 
-    ck_assert_str_eq(config_server_str(&v4, buf, sizeof(buf)),
+    ck_assert_str_eq(servers_str(&v4, buf, sizeof(buf)),
                      "10.0.0.1:11211");
-    ck_assert_str_eq(config_server_str(&v6, buf, sizeof(buf)),
+    ck_assert_str_eq(servers_str(&v6, buf, sizeof(buf)),
                      "[2001:db8::1]:5");
-    ck_assert_str_eq(config_server_str(&dn, buf, sizeof(buf)),
+    ck_assert_str_eq(servers_str(&dn, buf, sizeof(buf)),
                      "mc.example.com:65535");
-    ck_assert_str_eq(config_server_str(&dn, small, sizeof(small)), "mc.exam");
+    ck_assert_str_eq(servers_str(&dn, small, sizeof(small)), "mc.exam");
 }
 END_TEST
 

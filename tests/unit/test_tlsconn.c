@@ -418,22 +418,24 @@ START_TEST(bad_ca_names_its_source)
 {
     struct config cfg;
     struct config_error err;
+    struct run_error fault = { 0 };
     memset(&cfg, 0, sizeof cfg);
     memset(&err, 0, sizeof err);
     cfg.tls_min = 12;
     cfg.ca_pem = "-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
                  "-----END CERTIFICATE-----\n";
     cfg.ca_source = "MEMTUNNEL_CA";
-    ck_assert_ptr_null(tls_ctx_new(&cfg, &err));
+    ck_assert_ptr_null(tls_ctx_new(&cfg, &err, &fault));
     ck_assert_int_eq(err.status, EXIT_CONFIG);
     ck_assert_str_eq(err.name, "MEMTUNNEL_CA");
     ck_assert_ptr_null(strstr(err.msg, "not base64"));
+    ck_assert_ptr_null(fault.at);       /* the setting's fault, not ours */
 
     memset(&err, 0, sizeof err);
     cfg.ca_pem = NULL;
     cfg.ca_file = "/nonexistent/ca.pem";
     cfg.ca_source = "--ca";
-    ck_assert_ptr_null(tls_ctx_new(&cfg, &err));
+    ck_assert_ptr_null(tls_ctx_new(&cfg, &err, &fault));
     ck_assert_str_eq(err.name, "--ca");
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/ca.pem"));
 }
@@ -473,6 +475,7 @@ START_TEST(client_key_matches)
 {
     struct config cfg;
     struct config_error err;
+    struct run_error fault = { 0 };
     char cert[512], key[512];
     snprintf(cert, sizeof cert, "%s", tlspair_pki(key_cases[_i].cert));
     snprintf(key, sizeof key, "%s", tlspair_pki(key_cases[_i].key));
@@ -493,7 +496,7 @@ START_TEST(client_key_matches)
             cfg.cert_source = "--cert";
             cfg.key_source = "--key";
         }
-        struct tls_ctx *t = tls_ctx_new(&cfg, &err);
+        struct tls_ctx *t = tls_ctx_new(&cfg, &err, &fault);
         if (key_cases[_i].ok) {
             ck_assert_msg(t != NULL, "%s with %s (%s): %s", key_cases[_i].cert,
                           key_cases[_i].key, cfg.key_source, err.msg);

@@ -53,6 +53,7 @@ void tlspair_init(struct tlspair *pr, const struct tlspair_opts *o,
 {
     struct config cfg;
     struct config_error err;
+    struct run_error fault = { 0 };
     const char *cert = o->cert ? o->cert : "server";
     char crt[64], key[64];
 
@@ -62,7 +63,7 @@ void tlspair_init(struct tlspair *pr, const struct tlspair_opts *o,
     cfg.tls_min = o->tls_min ? o->tls_min : 12;
     cfg.ca_file = strdup(tlspair_pki("ca.crt"));
     cfg.ca_source = "--ca";
-    pr->cctx = tls_ctx_new(&cfg, &err);
+    pr->cctx = tls_ctx_new(&cfg, &err, &fault);
     free((char *)cfg.ca_file);
     ck_assert_msg(pr->cctx != NULL, "tls_ctx_new: %s", err.msg);
     tlsconn_setup_ctx(pr->cctx);
