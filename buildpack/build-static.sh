@@ -274,6 +274,7 @@ apt_opts=(-o "Dir::Etc::SourceList=$state/sources/none.list"
 	-o "Debug::NoLocking=true"
 	-o "Acquire::Languages=none"
 	-o "Acquire::GzipIndexes=true"
+	-o "Acquire::Retries=3"
 	-o "Acquire::AllowInsecureRepositories=false"
 	-o "Acquire::AllowWeakRepositories=false"
 	-o "Acquire::AllowDowngradeToInsecureRepositories=false"
@@ -658,9 +659,18 @@ make_mirror() {
 		[[ -n $hash ]] || die "$inrel lists no $idx"
 		got=
 		[[ ! -f $rel/$idx ]] || got=$(sha256sum <"$rel/$idx")
+		: >"$scratch/download.log"
+		# By hash first: the file the verified InRelease names, even when
+		# the archive (or a cache in front of it) has since moved on, or
+		# not yet, to another one under the plain name.
+		if [[ ${got%% *} != "$hash" ]] && grep -q '^Acquire-By-Hash: yes' "$inrel"; then
+			/usr/lib/apt/apt-helper "${apt_opts[@]}" download-file \
+				"${repo}dists/$suite/$comp/source/by-hash/SHA256/$hash" "$rel/$idx" "SHA256:$hash" \
+				>>"$scratch/download.log" 2>&1 && got=$(sha256sum <"$rel/$idx")
+		fi
 		if [[ ${got%% *} != "$hash" ]]; then
 			/usr/lib/apt/apt-helper "${apt_opts[@]}" download-file "${repo}dists/$suite/$idx" "$rel/$idx" "SHA256:$hash" \
-				>"$scratch/download.log" 2>&1 || { show_log "$scratch/download.log"; die "could not download ${repo}dists/$suite/$idx"; }
+				>>"$scratch/download.log" 2>&1 || { show_log "$scratch/download.log"; die "could not download ${repo}dists/$suite/$idx"; }
 		fi
 		got=$(sha256sum <"$rel/$idx")
 		[[ ${got%% *} == "$hash" ]] || die "checksum mismatch: $rel/$idx"

@@ -44,16 +44,20 @@ pass() {
 	printf 'PASS %s\n' "$1"
 }
 # fail_check DESC [FILE...]: report a failed check with the end of each FILE.
+# The first failure is repeated at the end of the run, where a shortened log
+# of the whole run still shows it.
 fail_check() {
-	local f
+	local f desc=$1
 	failed=$((failed + 1))
-	printf 'FAIL %s\n' "$1"
 	shift
 	for f in "$@"; do
 		[[ -s $f ]] || continue
 		printf '    --- %s\n' "${f##*/}"
 		tail -n 30 "$f" | sed 's/^/    /'
-	done
+	done >"$T/fail.txt"
+	printf 'FAIL %s\n' "$desc"
+	cat "$T/fail.txt"
+	[[ -e $T/first-fail.txt ]] || { printf 'first failure: %s\n' "$desc" && cat "$T/fail.txt"; } >"$T/first-fail.txt"
 }
 # check DESC CMD...: CMD's status decides; its output is shown on failure.
 check() {
@@ -771,5 +775,6 @@ concurrent_ok() {
 }
 check "two builds at once sharing work and cache directories both succeed" concurrent_ok
 
+[[ ! -e $T/first-fail.txt ]] || cat "$T/first-fail.txt"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
