@@ -18,13 +18,14 @@
 #               (MEMTUNNEL_SOURCE_MIRROR), and --make-mirror
 #   libs.sh     wolfSSL with the CPU's AES instructions, and libuv: patched,
 #               built, checked and cached
-# then memtunnel itself, with the development build's flags minus -Werror,
-# checked before anything is installed or cached.
+# then memtunnel itself, through the Makefile with the development build's
+# flags (buildpack/static.mk names the differences), checked before anything
+# is installed or cached.
 #
 # Caching. The result is stored in the cache directory under a key made of
 # the source packages (the .dsc checksums), the static libuv used, the
 # compiler, the release and architecture, the build's own files (these
-# scripts) and memtunnel's sources; a build whose key is
+# scripts and the makefiles) and memtunnel's sources; a build whose key is
 # cached copies the binary and compiles nothing. The wolfSSL (and libuv)
 # builds are cached under their own keys. Cache entries are written only
 # after the binary passed its checks. Each build works in a scratch
@@ -217,8 +218,9 @@ manifest=$scratch/manifest
 	echo "wolfssl $wolf_ver $wolf_dsc_sha"
 	echo "wolfssl-patches $wolf_patch_sha"
 	echo "libuv $uv_id"
-	# The build's own files.
-	for f in "$script" "$libdir"/*.sh; do
+	# The build's own files: these scripts, and the makefiles that give
+	# memtunnel its flags (the Makefile and what it includes).
+	for f in "$script" "$libdir"/*.sh "$root"/Makefile "$root"/buildpack/static.mk "$root"/tests/bench/bench.mk; do
 		echo "build ${f#"$root"/} $(sha <"$f")"
 	done
 	for f in "$root"/src/*.c "$root"/src/*.h; do
@@ -250,29 +252,20 @@ keep_scratch=1
 libs_build
 
 step "Compiling memtunnel $version (wolfSSL and libuv static, glibc dynamic)"
-# The development build's flags, minus -Werror: a newer compiler's new
-# warning must not fail a deploy. wolfSSL's headers come first, so
-# <wolfssl/options.h> is the one matching the library linked.
-cflags=(-std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes
-	-O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -ffunction-sections -fdata-sections
-	"-DMEMTUNNEL_VERSION=\"$version\"" -I"$wolf_prefix/include" -I"$uv_inc")
-mkdir -p "$scratch/obj"
-objs=()
-# Compiled from the repository root with relative names, so the binary does
-# not depend on where the buildpack was checked out (__FILE__ in assert()).
-for f in "${srcs[@]}"; do
-	o=$scratch/obj/$(basename "$f" .c).o
-	(cd "$root" && gcc "${cflags[@]}" -c -o "$o" "${f#"$root"/}") 2>>"$scratch/compile.log" || {
-		show_log "$scratch/compile.log"
-		die "compiling ${f#"$root"/} failed"
-	}
-	objs+=("$o")
-done
+# The Makefile's own rules and flags (buildpack/static.mk: STATIC_WOLFSSL
+# and what it changes), objects in this build's scratch directory. The make
+# is a fresh one: nothing of an outer make's command line, flags or jobs
+# (`make static V=1 SANITIZE=...`) reaches it, nor CC from the environment,
+# so `make static` and bin/compile build the same binary. It runs from the
+# repository root with relative names, so the binary does not depend on
+# where the buildpack was checked out (__FILE__ in assert()).
 bin=$scratch/memtunnel
-gcc -Wl,-z,relro,-z,now -Wl,--gc-sections -o "$bin" "${objs[@]}" \
-	"$wolf_prefix/lib/libwolfssl.a" "$uv_lib" -lm -lpthread -ldl -lrt 2>>"$scratch/compile.log" || {
+env -u MAKEFLAGS -u MFLAGS -u GNUMAKEFLAGS -u MAKEFILES -u MAKELEVEL \
+	make -C "$root" --no-print-directory -j"$jobs" V=1 CC=gcc SANITIZE= \
+	STATIC_WOLFSSL="$wolf_prefix" STATIC_LIBUV_INC="$uv_inc" STATIC_LIBUV_LIB="$uv_lib" \
+	BUILD="$scratch/obj" PROG="$bin" "$bin" >"$scratch/compile.log" 2>&1 || {
 	show_log "$scratch/compile.log"
-	die "linking memtunnel failed"
+	die "compiling memtunnel failed (see above)"
 }
 strip --strip-all "$bin"
 
