@@ -4,8 +4,9 @@
 # temporary BUILD_DIR/CACHE_DIR/ENV_DIR (as a non-root user, in an
 # environment holding only what a build has), a second compile with the same
 # cache, the app's Procfile command in a fresh shell that sources .profile.d,
-# the refusal to overwrite files of the app, and builds from a local source
-# mirror, intact and corrupted.
+# the refusal to overwrite files of the app, builds from a local source
+# mirror, intact and corrupted, and memtunnel compiled with the Makefile's
+# flags.
 #
 #   tests/buildpack/run.sh
 #
@@ -455,6 +456,33 @@ EOF
 	"$T/stale-bin" --version
 }
 check "a wolfSSL patch of memtunnel's own that does not apply is left out with a warning" stale_patch_ok
+
+# memtunnel is compiled through the Makefile, with its flags: the first
+# compile's binary is linked with LDHARDEN's relro and now, and carries a
+# build ID; a copy of the buildpack whose LDHARDEN also asks for no build ID
+# compiles memtunnel again (the makefiles are in the cache key; wolfSSL's
+# build is reused) into a binary without one.
+makefile_flags_ok() {
+	local bp=$T/bp-flags out=$T/flags.out
+	# (readelf's output is read whole: grep -q could close the pipe early.)
+	[[ $(readelf -lW "$bin1") == *GNU_RELRO* ]] || { echo "$bin1: no RELRO segment"; return 1; }
+	[[ $(readelf -d "$bin1") == *BIND_NOW* ]] || { echo "$bin1: not linked with -z now"; return 1; }
+	[[ $(readelf -n "$bin1") == *'Build ID'* ]] || { echo "$bin1: no build ID"; return 1; }
+	rm -rf "$bp" "$T/flags-cache"
+	cp -a "$root" "$bp"
+	sed -i 's/^LDHARDEN := .*/& -Wl,--build-id=none/' "$bp/Makefile"
+	grep -q -- '^LDHARDEN := .*--build-id=none' "$bp/Makefile" || { echo "no LDHARDEN line in the Makefile"; return 1; }
+	mkdir -p "$T/flags-cache"
+	cp -a "$cache/memtunnel/"wolfssl-* "$T/flags-cache/" || return 1
+	MEMTUNNEL_SOURCE_MIRROR=$mirror "$bp/buildpack/build-static.sh" --out "$T/flags-bin" \
+		--cache "$T/flags-cache" --work "$T/flags-work" >"$out" 2>&1 || { cat "$out"; return 1; }
+	cat "$out"
+	grep -q 'Reusing the cached wolfSSL' "$out" || return 1
+	grep -q 'Compiling memtunnel' "$out" || return 1
+	"$T/flags-bin" --version || return 1
+	[[ $(readelf -n "$T/flags-bin") != *'Build ID'* ]] || { echo "$T/flags-bin has a build ID"; return 1; }
+}
+check "memtunnel is compiled with the Makefile's flags (a change to LDHARDEN reaches the static binary)" makefile_flags_ok
 
 # bad_mirror NAME: a copy of the mirror to spoil.
 bad_mirror() {
