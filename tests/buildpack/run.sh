@@ -764,10 +764,12 @@ check "a hostile APT_CONFIG (insecure repositories allowed) does not let an unsi
 
 # (d) Two builds at once, sharing the work and cache directories, into
 # different outputs. memtunnel's sources differ from the cached build's
-# (a comment), so both compile it while the other runs; the second starts
-# once the first is compiling.
+# (a comment), so both compile it while the other runs. They start
+# together: a second build started once the first was compiling had to
+# check the mirror and read the indexes before the first's compile (make
+# -j, a few seconds) was done, or it found the first's result cached.
 concurrent_ok() {
-	local bp=$T/bp-conc cc=$T/conc-cache wk=$T/conc-work pa pb sa=0 sb=0 i left
+	local bp=$T/bp-conc cc=$T/conc-cache wk=$T/conc-work pa pb sa=0 sb=0 left
 	rm -rf "$bp" "$cc" "$wk"
 	cp -a "$root" "$bp"
 	echo "/* concurrent build test */" >>"$bp/src/main.c"
@@ -776,11 +778,6 @@ concurrent_ok() {
 	MEMTUNNEL_SOURCE_MIRROR=$mirror timeout 600 "$bp/buildpack/build-static.sh" --out "$T/conc-a" \
 		--cache "$cc" --work "$wk" >"$T/conc-a.log" 2>&1 &
 	pa=$!
-	for ((i = 0; i < 1200; i++)); do
-		grep -q 'Compiling memtunnel' "$T/conc-a.log" 2>/dev/null && break
-		kill -0 "$pa" 2>/dev/null || break
-		sleep 0.1
-	done
 	MEMTUNNEL_SOURCE_MIRROR=$mirror timeout 600 "$bp/buildpack/build-static.sh" --out "$T/conc-b" \
 		--cache "$cc" --work "$wk" >"$T/conc-b.log" 2>&1 &
 	pb=$!
