@@ -69,8 +69,9 @@ endif
 
 all: $(PROG)
 
+# (Not when the static build brings its own wolfSSL and libuv: static.mk.)
 deps:
-	$(Q)tests/deps.sh build
+	$(Q)$(if $(STATIC_WOLFSSL),:,tests/deps.sh build)
 
 deps-test: deps
 	$(Q)tests/deps.sh test

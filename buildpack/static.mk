@@ -17,8 +17,9 @@
 #                    against build/static/memtunnel
 #
 # build-static.sh decides itself whether anything needs rebuilding (its
-# cache key covers memtunnel's sources, the source packages and the
-# toolchain), so these targets always run it; a cached build takes a second.
+# cache key covers memtunnel's sources, the source packages, the toolchain
+# and the build's own files, these makefiles included), so these targets
+# always run it; a cached build takes a second.
 
 STATIC_PROG := build/static/memtunnel
 STATIC_MIRROR := build/source-mirror
@@ -40,3 +41,29 @@ bench-static: static bin/memtunnel $(MCLOAD)
 	$(Q)tests/deps.sh test
 	$(Q)MCLOAD=$(abspath $(MCLOAD)) tests/buildpack/bench.sh \
 	  $(abspath bin/memtunnel) $(abspath $(STATIC_PROG))
+
+# memtunnel itself in the static build: build-static.sh runs the Makefile's
+# own rules against the libraries it built, objects in its scratch directory:
+#
+#   make STATIC_WOLFSSL=PREFIX STATIC_LIBUV_INC=DIR STATIC_LIBUV_LIB=FILE \
+#        BUILD=DIR PROG=FILE SANITIZE= CC=gcc FILE
+#
+# The flags are the development build's (WARN, HARDEN, LDHARDEN) but for:
+# - no -Werror: a newer compiler's new warning must not fail a deploy;
+# - CFLAGS -O2 without -g: the debug information would carry the build's
+#   directories into the build ID, which strip keeps, and the binary would
+#   differ with the checkout's place; -ffunction-sections -fdata-sections
+#   and --gc-sections drop what memtunnel does not use;
+# - wolfSSL's headers come first, so <wolfssl/options.h> is the one of the
+#   library linked; libwolfssl.a and libuv_a.a link statically, glibc's
+#   libraries dynamically;
+# - `deps` installs nothing (see the Makefile).
+# CFLAGS and LDFLAGS are overridden: a deploy's environment does not change
+# the binary.
+ifneq ($(STATIC_WOLFSSL),)
+  WARN := $(filter-out -Werror,$(WARN))
+  override CFLAGS := -O2 -ffunction-sections -fdata-sections
+  override LDFLAGS := -Wl,--gc-sections
+  PKG_CFLAGS = -I$(STATIC_WOLFSSL)/include -I$(STATIC_LIBUV_INC)
+  PKG_LIBS = $(STATIC_WOLFSSL)/lib/libwolfssl.a $(STATIC_LIBUV_LIB) -lm -lpthread -ldl -lrt
+endif
