@@ -24,8 +24,13 @@ echo "# memtunnel VmRSS at start: $idle_kb kB"
 out=$(mcload --port "$MT_PORT" setget --key flood:big --size 100k 2>&1) || fail "store the 100 KiB flood value" "$out"
 ok "a 100 KiB value stored for the flood"
 
-bg_start FLOODBIG "$MCLOAD" --port "$MT_PORT" flood --key flood:big --bytes 200M --seconds 40 --hold 90
-bg_start FLOODMISS "$MCLOAD" --port "$MT_PORT" flood --key flood:missing --bytes 200M --seconds 40 --hold 90
+# A flood ends when no byte went out for 2 s (blocked), or after 40 s of
+# sending. mcload's --timeout bounds connecting and sending, so it must be
+# longer than that: at its default of 30 s, a flood that a busy machine
+# drained slowly but never stopped (the missing key's: 5-byte replies) died
+# of the timeout before its 40 s were up.
+bg_start FLOODBIG "$MCLOAD" --port "$MT_PORT" --timeout 50 flood --key flood:big --bytes 200M --seconds 40 --hold 90
+bg_start FLOODMISS "$MCLOAD" --port "$MT_PORT" --timeout 50 flood --key flood:missing --bytes 200M --seconds 40 --hold 90
 
 floods_done() { _lib_grep "$T/FLOODBIG.out" '^mode=flood ' && _lib_grep "$T/FLOODMISS.out" '^mode=flood '; }
 max_kb=0
