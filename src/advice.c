@@ -253,7 +253,17 @@ static void advise_memcache(const struct advice_facts *f, struct lines *a)
 
 static void advise_auth(const struct advice_facts *f, struct lines *a)
 {
-    if (f->auth == 0 && f->mechs[0] != '\0' && f->mc_error[0] != '\0')
+    if (f->auth_mode != NULL && f->why == REASON_AUTH_REFUSED)
+        line(a, "Authentication failed: the server refused the login of "
+             "--auth %s with %s and %s (the password is not shown). Check "
+             "both against the provider's settings.", f->auth_mode,
+             f->user_var, f->pass_var);
+    else if (f->auth_mode != NULL)
+        line(a, "The login of --auth %s failed (%s): --auth must match the "
+             "server: memcachier for MemCachier, memcached for memcached "
+             "-Y, sasl for SASL (Memcached Cloud, memcached -S).",
+             f->auth_mode, reason_words(f->why));
+    else if (f->auth == 0 && f->mechs[0] != '\0' && f->mc_error[0] != '\0')
         line(a, "The server refused the login with the credentials in "
              "%s and %s (the password is not shown). Check both against "
              "the provider's settings.", f->user_var, f->pass_var);

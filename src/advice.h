@@ -87,6 +87,7 @@ struct advice_facts {
     int mc_no_answer;           /* the server closed or stayed silent */
     int sasl_off;               /* the server asks for no login */
     int auth;                   /* 1, 0, or -1: not tried */
+    const char *auth_mode;      /* --auth's mode, or NULL: none */
     const char *mechs;          /* SASL mechanisms offered */
     const char *mc_error;       /* the server's error text */
 };

@@ -8,9 +8,10 @@
  * check reports is what the tunnel would do.  For each upstream:
  *
  *   resolve -> connect (each address in turn) -> handshake and verify
- *     -> memcache round trip over TLS (text `version`, or binary VERSION
- *        and a SASL PLAIN login with the node's own credentials, see
- *        find_creds)
+ *     -> with --auth, the tunnel's own login (auth.h), then `version` in
+ *        the protocol of its mode; else a memcache round trip over TLS
+ *        (text `version`, or binary VERSION and a SASL PLAIN login with
+ *        the node's own credentials, see find_creds)
  *     -> a second connection offering the first one's session
  *
  * check_link.c drives the connections; the findings go into a struct
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "log.h"
 #include "servers.h"
 
@@ -284,6 +286,32 @@ static int has_word(const char *list, const char *w)
     return 0;
 }
 
+/* The binary protocol's VERSION: 0, or -1 with the failure recorded. */
+static int binary_version(struct check_result *r, struct check_link *l)
+{
+    struct bin_reply rep;
+    char words[160];
+    int e;
+
+    r->protocol = "binary";
+    l->deadline = check_link_now() + r->timeout_ms;
+    memset(&rep, 0, sizeof rep);
+    if ((e = bin_call(l, BIN_VERSION, NULL, 0, NULL, 0, &rep)) < 0) {
+        r->mc_no_answer = e == TLSCONN_CLOSED || e == TLSCONN_TRUNCATED;
+        fail(r, ADVICE_STEP_MEMCACHE, check_link_reason(l, e),
+             "binary protocol: %s", check_link_words(l, e, words, sizeof words));
+        return -1;
+    }
+    if (rep.status != 0) {
+        fail(r, ADVICE_STEP_MEMCACHE, REASON_OTHER,
+             "VERSION refused: status 0x%04x (%s)",
+             rep.status, status_words(rep.status));
+        return -1;
+    }
+    snprintf(r->mc_version, sizeof r->mc_version, "%s", rep.value);
+    return 0;
+}
+
 /*
  * Binary VERSION and the SASL mechanism list, then a PLAIN login with c's
  * pair; without a pair (withheld: --verify none) no login is tried and
@@ -297,19 +325,9 @@ static void sasl_round_trip(struct check_result *r, struct check_link *l,
     size_t ulen, plen, n;
     int e;
 
-    r->protocol = "binary";
-    l->deadline = check_link_now() + r->timeout_ms;
-    memset(&rep, 0, sizeof rep);
-    if ((e = bin_call(l, BIN_VERSION, NULL, 0, NULL, 0, &rep)) < 0)
-        goto io;
-    if (rep.status != 0) {
-        fail(r, ADVICE_STEP_MEMCACHE, REASON_OTHER,
-             "VERSION refused: status 0x%04x (%s)",
-             rep.status, status_words(rep.status));
+    if (binary_version(r, l) < 0)
         return;
-    }
-    snprintf(r->mc_version, sizeof r->mc_version, "%s", rep.value);
-
+    memset(&rep, 0, sizeof rep);
     if ((e = bin_call(l, BIN_SASL_LIST, NULL, 0, NULL, 0, &rep)) < 0)
         goto io;
     /* A server without SASL: nothing to log in to, which most clients
@@ -367,6 +385,57 @@ io:
          "binary protocol: %s", check_link_words(l, e, words, sizeof words));
 }
 
+/* ---- --auth ------------------------------------------------------------ */
+
+/*
+ * The tunnel's own login (auth.h), on check's connection: the request,
+ * then the answer a byte at a time (it is short) until auth_reply has
+ * judged it.  Then a round trip in the protocol the mode speaks, to show
+ * that the connection works once logged in.
+ */
+static void auth_round_trip(struct check_result *r, struct check_link *l)
+{
+    unsigned char *req, got[AUTH_REPLY_MAX + 1];
+    size_t n, have = 0;
+    enum auth_verdict v = AUTH_MORE;
+    enum reason why = REASON_AUTH_UNEXPECTED;
+    char words[160];
+    int e;
+
+    l->deadline = check_link_now() + r->timeout_ms;
+    if (auth_request(r->auth_mode, r->creds.user, r->creds.pass, &req, &n) < 0) {
+        fail(r, ADVICE_STEP_AUTH, REASON_OUT_OF_MEMORY, "%s",
+             reason_words(REASON_OUT_OF_MEMORY));
+        return;
+    }
+    e = check_link_send(l, req, n);
+    auth_request_free(req, n);
+    while (e == 0 && v == AUTH_MORE && have < sizeof got) {
+        if ((e = check_link_recv(l, got + have, 1)) == 0)
+            v = auth_reply(r->auth_mode, got, ++have, &why);
+    }
+    if (e < 0) {
+        r->auth = 0;
+        why = e == TLSCONN_CLOSED || e == TLSCONN_TRUNCATED ? REASON_AUTH_CLOSED
+              : e == CHECK_LINK_IO && l->io_err == -ETIMEDOUT
+              ? REASON_AUTH_TIMEOUT : check_link_reason(l, e);
+        fail(r, ADVICE_STEP_AUTH, why, "authentication failed: %s",
+             why == REASON_AUTH_CLOSED || why == REASON_AUTH_TIMEOUT
+             ? reason_words(why) : check_link_words(l, e, words, sizeof words));
+        return;
+    }
+    r->auth = v == AUTH_OK;
+    if (!r->auth) {
+        fail(r, ADVICE_STEP_AUTH, why, "authentication failed: %s",
+             reason_words(why));
+        return;
+    }
+    if (r->auth_mode == CONFIG_AUTH_SASL)
+        binary_version(r, l);
+    else
+        text_round_trip(r, l);
+}
+
 /* ---- one upstream ------------------------------------------------------ */
 
 static void check_upstream(struct tls_ctx *tls, struct check_result *r)
@@ -394,7 +463,9 @@ static void check_upstream(struct tls_ctx *tls, struct check_result *r)
     snprintf(r->version, sizeof r->version, "%s", tlsconn_version(&l.t));
     snprintf(r->cipher, sizeof r->cipher, "%s", tlsconn_cipher(&l.t));
 
-    if (r->creds.user != NULL || r->creds.withheld)
+    if (r->auth_mode != CONFIG_AUTH_NONE)
+        auth_round_trip(r, &l);
+    else if (r->creds.user != NULL || r->creds.withheld)
         sasl_round_trip(r, &l, &r->creds);
     else
         text_round_trip(r, &l);
@@ -424,57 +495,21 @@ static void check_upstream(struct tls_ctx *tls, struct check_result *r)
 
 /* ---- the command ------------------------------------------------------ */
 
-/* NAME_SUFFIX from the environment, if set and not empty. */
-static const char *env_pair(const char *prefix, size_t plen, const char *suffix,
-                            char *name, size_t len)
-{
-    const char *v;
-
-    snprintf(name, len, "%.*s%s", (int)plen, prefix, suffix);
-    v = getenv(name);
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
-/* PREFIX USERNAME and PASSWORD: their names always, their values if both
- * are set. */
-static int try_creds(struct check_creds *c, const char *prefix, size_t plen)
-{
-    c->user = env_pair(prefix, plen, "USERNAME", c->user_var, sizeof c->user_var);
-    c->pass = env_pair(prefix, plen, "PASSWORD", c->pass_var, sizeof c->pass_var);
-    if (c->user != NULL && c->pass != NULL)
-        return 1;
-    c->user = c->pass = NULL;
-    return 0;
-}
-
 /*
- * The credentials for server i (SPEC §3a): MEMTUNNEL_USERNAME and
- * MEMTUNNEL_PASSWORD when both are set; else the pair beside the variable
- * its address came from (MEMCACHEDCLOUD_SERVERS -> MEMCACHEDCLOUD_USERNAME
- * and _PASSWORD), and never another provider's: a password is only ever
- * sent to its own provider's node.  --servers and MEMTUNNEL_SERVERS have
- * no pair beside them, only the MEMTUNNEL one.  The names of the pair that
- * applies are kept even when it is not set, for the advice.  With --verify
- * none the pair is withheld: no credential goes to a peer whose identity
- * was not checked.
+ * The credentials for server i: the config's (SPEC §3a, config_creds.c),
+ * with the names of the pair that applies even when it is not set, for
+ * the advice.  With --verify none they are withheld: no credential goes
+ * to a peer whose identity was not checked.
  */
 static void find_creds(const struct config *cfg, size_t i, struct check_creds *c)
 {
-    static const char own[] = "MEMTUNNEL_";
+    const struct config_creds *cc = &cfg->servers[i].creds;
 
     memset(c, 0, sizeof *c);
-    if (!try_creds(c, own, sizeof own - 1)) {
-        for (size_t k = 0; k < cfg->nsources; k++) {
-            const struct config_source *s = &cfg->sources[k];
-            size_t n = strlen(s->name);
-
-            if (i >= s->first && i < s->first + s->count && s->is_var &&
-                n > 8 && strcmp(s->name + n - 8, "_SERVERS") == 0) {
-                try_creds(c, s->name, n - 7);
-                break;
-            }
-        }
-    }
+    c->user = cc->user;
+    c->pass = cc->pass;
+    snprintf(c->user_var, sizeof c->user_var, "%s", cc->user_var);
+    snprintf(c->pass_var, sizeof c->pass_var, "%s", cc->pass_var);
     if (c->user != NULL && cfg->verify == CONFIG_VERIFY_NONE) {
         c->user = c->pass = NULL;
         c->withheld = 1;
@@ -537,6 +572,7 @@ int check_run(const struct config *cfg, struct tls_ctx *tls, int json, FILE *out
         r->verify = cfg->verify;
         r->ca_source = cfg->ca_source;
         find_creds(cfg, i, &r->creds);
+        r->auth_mode = cfg->auth;
 
         check_upstream(tls, r);
         warn_expiry(cfg, r, now);

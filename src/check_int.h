@@ -103,6 +103,7 @@ struct check_result {
     enum config_verify verify;
     const char *ca_source;                  /* NULL: the system store */
     struct check_creds creds;
+    enum config_auth auth_mode;             /* --auth: check logs in so */
 
     /* What was found. */
     char addrs[CHECK_ADDR_MAX][CHECK_ADDR_LEN]; /* resolved, in order */

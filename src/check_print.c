@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "auth.h"
+
 /* Whole days since t, for "expired N days ago". */
 static long days_ago(time_t t, time_t now)
 {
@@ -43,6 +45,8 @@ static size_t advise(const struct check_result *r, char lines[][ADVICE_LEN],
         .mc_no_answer = r->mc_no_answer,
         .sasl_off = r->sasl_off,
         .auth = r->auth,
+        .auth_mode = r->auth_mode != CONFIG_AUTH_NONE
+                     ? auth_mode_word(r->auth_mode) : NULL,
         .mechs = r->mechs,
         .mc_error = r->mc_error,
     };
@@ -143,6 +147,13 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
                 "provider must renew it before then\n", k,
                 certinfo_days_left(r->chain[k].not_after, now),
                 certinfo_date(r->chain[k].not_after, buf, sizeof buf));
+    if (r->auth_mode != CONFIG_AUTH_NONE && r->handshake_ok) {
+        fprintf(out, "  auth       %s with %s and %s: ",
+                auth_mode_word(r->auth_mode), r->creds.user_var,
+                r->creds.pass_var);
+        fputs(r->auth == 1 ? "ok\n" : r->auth == 0 ? "FAILED\n"
+                                                 : "not tried\n", out);
+    }
     if (r->protocol) {
         fprintf(out, "  memcache   %s protocol, ", r->protocol);
         if (r->mc_version[0])
@@ -150,7 +161,7 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
         else
             fprintf(out, "FAILED: %s\n", r->reason);
     }
-    if (r->creds.user && r->mc_version[0]) {
+    if (r->auth_mode == CONFIG_AUTH_NONE && r->creds.user && r->mc_version[0]) {
         fprintf(out, "  sasl       with %s and %s: ", r->creds.user_var,
                 r->creds.pass_var);
         if (r->auth == 1)
@@ -381,8 +392,20 @@ static void json_memcache(FILE *out, const struct check_result *r,
     jstr(out, "protocol", r->protocol);
     fputs(", ", out);
     jstr(out, "version", r->mc_version[0] ? r->mc_version : NULL);
+    fputs(", \"auth\": ", out);
+    if (r->auth_mode != CONFIG_AUTH_NONE) {
+        fputs("{", out);
+        jstr(out, "mode", auth_mode_word(r->auth_mode));
+        fputs(", ", out);
+        jstr(out, "username_variable", r->creds.user_var);
+        fputs(", ", out);
+        jstr(out, "password_variable", r->creds.pass_var);
+        fprintf(out, ", \"ok\": %s}", jbool(r->auth));
+    } else {
+        fputs("null", out);
+    }
     fputs(", \"sasl\": ", out);
-    if (r->creds.user || r->creds.withheld) {
+    if (r->auth_mode == CONFIG_AUTH_NONE && (r->creds.user || r->creds.withheld)) {
         fputs("{", out);
         jstr(out, "username_variable", r->creds.user_var);
         fputs(", ", out);

@@ -27,6 +27,37 @@ static int names(const char *e, const char *name)
     return strncmp(e, name, n) == 0 && e[n] == '=';
 }
 
+/* The providers' prefixes: their pairs are credentials wherever the
+ * servers came from. */
+static const char *const provider_prefixes[] = {
+    "MEMCACHIER_", "MEMCACHEDCLOUD_", "MEMCACHE_",
+};
+
+/* Is entry e PREFIX followed by USERNAME= or PASSWORD=, for a prefix of
+ * plen bytes? */
+static int names_pair(const char *e, const char *prefix, size_t plen)
+{
+    return strncmp(e, prefix, plen) == 0
+           && (names(e + plen, "USERNAME") || names(e + plen, "PASSWORD"));
+}
+
+/* With --auth on: is entry e a credential variable? */
+static int is_credential(const char *e, const struct config_source *sources,
+                         size_t nsources)
+{
+    for (size_t j = 0; j < sizeof provider_prefixes / sizeof *provider_prefixes; j++)
+        if (names_pair(e, provider_prefixes[j], strlen(provider_prefixes[j])))
+            return 1;
+    for (size_t k = 0; k < nsources; k++) {
+        size_t n = strlen(sources[k].name);
+        if (sources[k].is_var && n > 8
+            && strcmp(sources[k].name + n - 8, "_SERVERS") == 0
+            && names_pair(e, sources[k].name, n - 7))
+            return 1;
+    }
+    return 0;
+}
+
 static char *assign(const char *name, const char *value)
 {
     size_t n = strlen(name) + strlen(value) + 2;
@@ -38,7 +69,7 @@ static char *assign(const char *name, const char *value)
 
 int childenv_build(struct childenv *ce, char *const envp[],
                    const struct config_source *sources, size_t nsources,
-                   const char *const lists[])
+                   const char *const lists[], int drop_creds)
 {
     size_t nenv = 0;
     while (envp && envp[nenv])
@@ -86,6 +117,8 @@ int childenv_build(struct childenv *ce, char *const envp[],
         for (size_t j = 0; j < sizeof secret_vars / sizeof secret_vars[0]
                            && !replaced; j++)
             replaced = names(envp[i], secret_vars[j]);
+        if (!replaced && drop_creds)
+            replaced = is_credential(envp[i], sources, nsources);
         if (!replaced)
             ce->envp[n++] = envp[i];
     }

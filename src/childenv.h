@@ -8,8 +8,11 @@
  * unchanged; MEMTUNNEL_ACTIVE=1 tells a nested memtunnel not to tunnel
  * twice.  memtunnel's own secrets (inline MEMTUNNEL_KEY, MEMTUNNEL_CERT,
  * MEMTUNNEL_CA; MEMTUNNEL_USERNAME, MEMTUNNEL_PASSWORD) are removed; the
- * *_FILE paths stay.  Everything else, the app's credentials included,
- * passes as it was.
+ * *_FILE paths stay.  With --auth on, memtunnel logs in for the app, so
+ * every credential variable goes too (the providers' pairs and the pair
+ * beside each tunneled variable): the app must not log in a second time,
+ * and cannot leak the password.  Everything else, the app's credentials
+ * with --auth none included, passes as it was.
  * Pure: no I/O.
  */
 #ifndef MEMTUNNEL_CHILDENV_H
@@ -28,11 +31,12 @@ struct childenv {
 /*
  * Build the environment from `envp` (not modified, must outlive the
  * result).  lists[k] is the comma-separated listener list of source k of
- * cfg->sources.  Returns 0, or -1 when out of memory (nothing to free).
+ * cfg->sources.  drop_creds: --auth is on.  Returns 0, or -1 when out of
+ * memory (nothing to free).
  */
 int childenv_build(struct childenv *ce, char *const envp[],
                    const struct config_source *sources, size_t nsources,
-                   const char *const lists[]);
+                   const char *const lists[], int drop_creds);
 
 /* The value of NAME in ce->envp, or NULL. */
 const char *childenv_get(const struct childenv *ce, const char *name);

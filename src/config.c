@@ -523,7 +523,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[],
         parse_tls_material(cfg, &a, envp, err) < 0 ||
         config_parse_sources(cfg, &a, envp, err) < 0 ||
         parse_listen(cfg, &a, envp, err) < 0 ||
-        check_listen_room(cfg, &a, envp, err) < 0) {
+        check_listen_room(cfg, &a, envp, err) < 0 ||
+        config_parse_creds(cfg, &a, envp, err) < 0) {
         config_free(cfg);
         return -1;
     }

@@ -34,6 +34,14 @@ enum config_verify {
 
 enum config_switch { CONFIG_AUTO, CONFIG_YES, CONFIG_NO };
 
+/* --auth: who authenticates each upstream connection (auth.h). */
+enum config_auth {
+    CONFIG_AUTH_NONE,           /* the client, if anyone: bytes untouched */
+    CONFIG_AUTH_MEMCACHIER,     /* MemCachier's ASCII scheme */
+    CONFIG_AUTH_MEMCACHED,      /* memcached -Y */
+    CONFIG_AUTH_SASL,           /* binary SASL PLAIN */
+};
+
 /* Same order as enum log_level in log.h. */
 enum config_log_level {
     CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG,
@@ -46,10 +54,23 @@ enum config_family {
     CONFIG_IPV6 = 6,
 };
 
+/*
+ * A node's credentials (SPEC §3a): MEMTUNNEL_USERNAME and
+ * MEMTUNNEL_PASSWORD when both are set, else the pair beside the variable
+ * its address came from, never another provider's.  The values point into
+ * envp and are never copied; the names are kept even when unset, for
+ * messages.
+ */
+struct config_creds {
+    const char *user, *pass;          /* both set, or both NULL */
+    char user_var[64], pass_var[64];  /* where they come from, or would */
+};
+
 struct config_server {
     char host[CONFIG_HOST_MAX + 1];   /* no brackets around IPv6 */
     uint16_t port;                    /* after --tls-port was applied */
     enum config_family family;
+    struct config_creds creds;        /* filled in by config_parse */
 };
 
 /*
@@ -105,6 +126,7 @@ struct config {
     int on_heroku;                    /* DYNO is set */
     unsigned prewarm;
     unsigned busy_poll_us;            /* longest poll window, 0 = never */
+    enum config_auth auth;
     unsigned stats_interval;          /* seconds, 0 = off */
     unsigned expiry_warn_days;
     int dumpable;                     /* MEMTUNNEL_DUMPABLE: allow cores */
@@ -151,7 +173,8 @@ enum config_kind {
     CONFIG_KIND_SERVERS,    /* a server list */
     CONFIG_KIND_VARS,       /* names of variables that hold server lists */
     CONFIG_KIND_ADDRESS,    /* the first local address to listen on */
-    CONFIG_KIND_SECRET,     /* a credential; read by check, never by config */
+    CONFIG_KIND_SECRET,     /* a credential: read by the credentials rule
+                             * (config_creds.c), never shown */
     CONFIG_KIND_MARKER,     /* set to 1 by memtunnel for its command */
 };
 

@@ -19,7 +19,7 @@ enum config_opt_id {
     OPT_CA, OPT_CA_PEM, OPT_CERT, OPT_CERT_PEM, OPT_KEY, OPT_KEY_PEM,
     OPT_VERIFY, OPT_SNI, OPT_TLS_MIN, OPT_TLS_PORT, OPT_LOG_LEVEL,
     OPT_CONNECT_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_GRACE, OPT_FORWARD_SIGTERM,
-    OPT_DUMPABLE, OPT_PREWARM, OPT_BUSY_POLL, OPT_STATS_INTERVAL,
+    OPT_DUMPABLE, OPT_PREWARM, OPT_BUSY_POLL, OPT_AUTH, OPT_STATS_INTERVAL,
     OPT_EXPIRY_WARN_DAYS, OPT_ENABLED, OPT_ACTIVE, OPT_USERNAME, OPT_PASSWORD,
     OPT_JSON, OPT_HELP, OPT_VERSION,
     CONFIG_NOPTS
@@ -84,5 +84,15 @@ char *config_words(const struct config_word *w, int with_help,
  */
 int config_parse_sources(struct config *cfg, const struct config_args *a,
                          char *const envp[], struct config_error *err);
+
+/*
+ * Each server's credentials (config_creds.c), and with --auth on, the
+ * checks that every node has a pair that its mode can send, and a
+ * verified peer to send it to.  cfg->servers, cfg->sources, cfg->verify
+ * and cfg->auth are set.  Returns 0, or -1 with *err filled in (no value
+ * of a credential in it).
+ */
+int config_parse_creds(struct config *cfg, const struct config_args *a,
+                       char *const envp[], struct config_error *err);
 
 #endif

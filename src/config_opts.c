@@ -47,6 +47,15 @@ static const struct config_word verify_words[] = {
     { NULL, 0, 0, NULL }
 };
 
+static const struct config_word auth_words[] = {
+    { "none", CONFIG_AUTH_NONE, 0, "bytes untouched: the client logs in, if "
+      "at all" },
+    { "memcachier", CONFIG_AUTH_MEMCACHIER, 0, "MemCachier's ASCII login" },
+    { "memcached", CONFIG_AUTH_MEMCACHED, 0, "memcached -Y's ASCII login" },
+    { "sasl", CONFIG_AUTH_SASL, 0, "binary SASL PLAIN" },
+    { NULL, 0, 0, NULL }
+};
+
 static const struct config_word tls_min_words[] = {
     { "1.2", 12, 0, NULL }, { "1.3", 13, 0, NULL }, { NULL, 0, 0, NULL }
 };
@@ -144,6 +153,11 @@ const struct config_opt config_opts[CONFIG_NOPTS] = {
         TO(busy_poll_us),
         .help = "poll the loop instead of sleeping for at most this long, "
                 "when events come that often; 0 = never" },
+    [OPT_AUTH] = { "--auth", "MODE", "MEMTUNNEL_AUTH", CONFIG_KIND_WORD,
+        .words = auth_words, .def = "none", TO(auth),
+        .help = "log in on every upstream connection for the client, before "
+                "its first byte, with the node's credentials (which the "
+                "command then does not get)" },
     [OPT_STATS_INTERVAL] = { NULL, NULL, "MEMTUNNEL_STATS_INTERVAL",
         CONFIG_KIND_UINT, .max = 86400, .unit = "seconds", .def = "60",
         TO(stats_interval),
@@ -160,11 +174,12 @@ const struct config_opt config_opts[CONFIG_NOPTS] = {
     [OPT_ACTIVE] = { NULL, NULL, "MEMTUNNEL_ACTIVE", CONFIG_KIND_MARKER,
         .help = "set to 1 for the command: a memtunnel that finds it "
                 "execs its command instead of tunneling twice" },
-    /* check.c reads these, childenv.c keeps them from the command: they
-     * are here for --help, config_parse does not look at them. */
+    /* config_creds.c reads these, childenv.c keeps them from the
+     * command. */
     [OPT_USERNAME] = { NULL, NULL, "MEMTUNNEL_USERNAME",
         CONFIG_KIND_SECRET,
-        .help = "check's login for every node, instead of the pair beside "
+        .help = "the login of --auth and check for every node, instead of "
+                "the pair beside "
                 "the variable its address came from; the only one for "
                 "--servers and MEMTUNNEL_SERVERS" },
     [OPT_PASSWORD] = { NULL, NULL, "MEMTUNNEL_PASSWORD",

@@ -72,6 +72,7 @@ void conn_unref(struct conn *c)
     buf_free(&c->upstream_inflight);
     buf_free(&c->to_client);
     buf_free(&c->client_inflight);
+    buf_free(&c->auth_in);
     uv_freeaddrinfo(c->addrs);
     free(c);
     env->live--;
@@ -115,7 +116,9 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
         c->parked = 0;
     }
     if (level <= LOG_WARN && c->state != CONN_OPEN)
-        upstream_failed(c->up, c->state != CONN_HANDSHAKING
+        upstream_failed(c->up, c->state == CONN_AUTHENTICATING
+                               ? UPSTREAM_AUTH_FAILED
+                               : c->state != CONN_HANDSHAKING
                                ? UPSTREAM_CONNECT_FAILED
                                : reason_is_verify(why)
                                ? UPSTREAM_VERIFY_FAILED
@@ -166,6 +169,9 @@ void conn_on_timer(uv_timer_t *timer)
     case CONN_HANDSHAKING:
         conn_close(c, LOG_WARN, "handshake-failed", REASON_HANDSHAKE_TIMEOUT,
                    NULL);
+        return;
+    case CONN_AUTHENTICATING:
+        conn_auth_failed(c, REASON_AUTH_TIMEOUT, NULL);
         return;
     case CONN_OPEN:
         break;

@@ -1,21 +1,24 @@
 /*
  * conn_int.h: one tunnelled connection, shared by the files of the conn
  * module: conn.c (its life: accept or take a spare, timers, close),
- * conn_setup.c (resolve, connect, handshake and verify) and conn_io.c (its
- * bytes: both directions, backpressure, half-close).  Not for other
- * modules.
+ * conn_setup.c (resolve, connect, handshake and verify), conn_auth.c (the
+ * login of --auth) and conn_io.c (its bytes: both directions,
+ * backpressure, half-close).  Not for other modules.
  *
  * Every accepted local connection ("client") gets its own TLS connection
  * to its listener's upstream:
  *
  *   accept ──▶ RESOLVING ──▶ CONNECTING ──▶ HANDSHAKING ──▶ OPEN ──▶ closed
- *                 │               │               │            │
- *                 └── failure, or the connect timeout: close ──┘
+ *                 │               │               │    │       ▲
+ *                 │               │               │    └─▶ AUTHENTICATING
+ *                 └── failure, or the connect timeout: close ──┘  (--auth)
  *
  *   RESOLVING    async getaddrinfo (skipped for IP literals)
  *   CONNECTING   non-blocking TCP connect to the upstream
  *   HANDSHAKING  TLS handshake and certificate verification; the client is
  *                not read yet, so no client byte can reach an unverified peer
+ *   AUTHENTICATING  --auth: our login and the server's answer, which we
+ *                consume; still no client byte
  *   OPEN         bytes both ways, unchanged
  *
  * One timer per connection bounds connect + handshake, then serves as the
@@ -62,6 +65,7 @@ enum conn_state {
     CONN_RESOLVING,
     CONN_CONNECTING,
     CONN_HANDSHAKING,
+    CONN_AUTHENTICATING,
     CONN_OPEN,
 };
 
@@ -88,6 +92,7 @@ struct conn {
     struct buf upstream_inflight;        /* ciphertext owned by a uv_write */
     struct buf to_client;                /* plaintext queued for the client */
     struct buf client_inflight;          /* plaintext owned by a uv_write */
+    struct buf auth_in;                  /* the answer to our login, so far */
 
     unsigned client_reading : 1, upstream_reading : 1;
     unsigned client_writing : 1, upstream_writing : 1;
@@ -147,7 +152,28 @@ void conn_setup_start(struct conn *c);
 /* Drive the TLS handshake with what arrived. */
 void conn_setup_handshake(struct conn *c);
 
+/* The handshake (and login) is done: the connection opens, for its
+ * client or as a ready spare. */
+void conn_setup_opened(struct conn *c);
+
+/* conn_auth.c */
+
+/* Send the login of --auth over the verified session and wait for the
+ * answer; opens the connection once it is a success. */
+void conn_auth_start(struct conn *c);
+
+/* Read what arrived of the answer. */
+void conn_auth_read(struct conn *c);
+
+/* The login failed (why, with words or the reason's own): one rate-
+ * limited error line, counted, and the connection closes. */
+void conn_auth_failed(struct conn *c, enum reason why, const char *words);
+
 /* conn_io.c */
+
+/* Keep this connection's TLS session for the next one (once). */
+void conn_io_keep_session(struct conn *c);
+
 
 /* Decrypt and deliver what can be; pause the upstream above the mark. */
 void conn_io_down(struct conn *c);

@@ -268,7 +268,7 @@ static void client_read_start(struct conn *c)
  * Taken once the first answer arrived: TLS 1.3 tickets come after the
  * handshake and are read before it.
  */
-static void keep_session(struct conn *c)
+void conn_io_keep_session(struct conn *c)
 {
     void *s = tlsconn_session(&c->tls);
     c->session_kept = 1;
@@ -310,7 +310,7 @@ void conn_io_down(struct conn *c)
         }
         if (n > 0) {
             if (!c->session_kept)
-                keep_session(c);
+                conn_io_keep_session(c);
             conn_io_await(c, 0);
             have += (size_t)n;
             continue;
@@ -391,6 +391,11 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (nread == 0)
         return;
     if (nread < 0) {
+        if (nread != UV_EOF && c->state == CONN_AUTHENTICATING) {
+            conn_auth_failed(c, reason_from_uv((int)nread),
+                             reason_uv_words((int)nread));
+            return;
+        }
         if (nread != UV_EOF) {
             conn_close_uv(c, c->state == CONN_OPEN ? LOG_INFO : LOG_WARN,
                           c->state == CONN_OPEN ? "upstream-error"
@@ -405,6 +410,8 @@ static void on_upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (c->state == CONN_HANDSHAKING)
         conn_setup_handshake(c);
+    else if (c->state == CONN_AUTHENTICATING)
+        conn_auth_read(c);
     else
         conn_io_down(c);
     if (nread > 0 && !c->closing && tlsconn_feed_end(&c->tls) < 0)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "auth.h"
 #include "certinfo.h"
 #include "conn_int.h"
 
@@ -97,7 +98,6 @@ void conn_setup_handshake(struct conn *c)
         return;
     }
 
-    c->state = CONN_OPEN;
     if (tlsconn_resumed(&c->tls))
         upstream_session_resumed(c->up);  /* c->verified_at: the offer's */
     else
@@ -108,6 +108,19 @@ void conn_setup_handshake(struct conn *c)
         && upstream_expiry_due(c->up, uv_now(c->timer.loop)))
         check_expiry(c);
     tlsconn_drop_chain(&c->tls);
+    if (c->env->cfg->auth != CONFIG_AUTH_NONE) {
+        conn_auth_start(c);
+        return;
+    }
+    conn_setup_opened(c);
+}
+
+void conn_setup_opened(struct conn *c)
+{
+    enum config_auth auth = c->env->cfg->auth;
+
+    c->state = CONN_OPEN;
+    /* The login's round trip is part of the setup time. */
     uint64_t us = (uv_hrtime() - c->started_ns) / 1000;
     upstream_handshake_done(c->up, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
     if (log_enabled(LOG_DEBUG)) {
@@ -117,7 +130,9 @@ void conn_setup_handshake(struct conn *c)
         log_event(LOG_DEBUG, "connected", "upstream", c->up->name,
                   "tls", tlsconn_version(&c->tls),
                   "resumed", tlsconn_resumed(&c->tls) ? "yes" : "no",
-                  "cipher", tlsconn_cipher(&c->tls), "ms", ms, NULL);
+                  "cipher", tlsconn_cipher(&c->tls),
+                  "auth", auth != CONFIG_AUTH_NONE ? auth_mode_word(auth)
+                                                   : NULL, "ms", ms, NULL);
     }
     if (tls_ctx_verify(c->env->tls) == CONFIG_VERIFY_NONE)
         log_event(LOG_WARN, "unverified", "upstream", c->up->name,

@@ -260,7 +260,8 @@ static int start_child(struct app *app, char *const envp[])
                          cfg->sources[k].count, bufs[k], len);
         lists[k] = bufs[k];
     }
-    if (childenv_build(&ce, envp, cfg->sources, cfg->nsources, lists) < 0) {
+    if (childenv_build(&ce, envp, cfg->sources, cfg->nsources, lists,
+                       cfg->auth != CONFIG_AUTH_NONE) < 0) {
         status = EXIT_SOFTWARE;
         goto out;
     }

@@ -17,6 +17,11 @@
 _Static_assert(UV_ECONNREFUSED == -ECONNREFUSED && UV_ETIMEDOUT == -ETIMEDOUT,
                "libuv error codes are negated errno values");
 
+/* What to check when a server does not answer --auth as its mode says. */
+#define AUTH_MODE_HINT "--auth must match the server: memcachier " \
+    "(MemCachier), memcached (memcached -Y), sasl (SASL: Memcached Cloud, " \
+    "memcached -S)"
+
 static const struct reason_info table[REASON_COUNT] = {
     [REASON_OTHER] = { "unknown error", NULL, 0, 0 },
 
@@ -103,6 +108,22 @@ static const struct reason_info table[REASON_COUNT] = {
     [REASON_SPARE_STALE] = { "unused for too long", NULL, 0, 0 },
     [REASON_SPARE_CLOSED] = { "the server closed an idle connection", NULL, 0, 0 },
     [REASON_SPARE_UNASKED] = { "the server sent data unasked", NULL, 0, 0 },
+    [REASON_AUTH_REFUSED] = { "the server refused the credentials",
+        "check the pair memtunnel sends (MEMTUNNEL_USERNAME and "
+        "MEMTUNNEL_PASSWORD, else the pair beside the node's variable) and "
+        "that --auth names the provider's scheme; memtunnel check --auth "
+        "tries it", 0, 0 },
+    [REASON_AUTH_UNSUPPORTED] = {
+        "the server does not take this authentication",
+        AUTH_MODE_HINT, 0, 0 },
+    [REASON_AUTH_UNEXPECTED] = { "unexpected answer to the authentication",
+        AUTH_MODE_HINT, 0, 0 },
+    [REASON_AUTH_TIMEOUT] = { "no answer to the authentication in time",
+        "the server took longer than --connect-timeout; check that --auth "
+        "matches the server", 0, 0 },
+    [REASON_AUTH_CLOSED] = {
+        "the server closed the connection during the authentication",
+        AUTH_MODE_HINT, 0, 0 },
     [REASON_STOPPING] = { "memtunnel is stopping", NULL, 0, 0 },
     [REASON_DONE] = { "done", NULL, 0, 0 },
 };

@@ -73,6 +73,12 @@ enum reason {
     REASON_SPARE_STALE,
     REASON_SPARE_CLOSED,
     REASON_SPARE_UNASKED,
+    /* --auth: the authentication memtunnel does for the client. */
+    REASON_AUTH_REFUSED,        /* the server said no to the pair */
+    REASON_AUTH_UNSUPPORTED,    /* the server has no such command */
+    REASON_AUTH_UNEXPECTED,     /* an answer the mode does not allow */
+    REASON_AUTH_TIMEOUT,        /* --connect-timeout, during it */
+    REASON_AUTH_CLOSED,         /* the server hung up during it */
     REASON_STOPPING,
     REASON_DONE,
 

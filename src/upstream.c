@@ -64,7 +64,24 @@ void upstream_failed(struct upstream *up, enum upstream_failure f)
     case UPSTREAM_CONNECT_FAILED: up->stats.connect_failures++; break;
     case UPSTREAM_HANDSHAKE_FAILED: up->stats.handshake_failures++; break;
     case UPSTREAM_VERIFY_FAILED: up->stats.verify_failures++; break;
+    case UPSTREAM_AUTH_FAILED: up->stats.auth_failures++; break;
     }
+}
+
+#define AUTH_LOG_INTERVAL_MS (10 * 1000)
+
+int upstream_auth_log_due(struct upstream *up, uint64_t now,
+                          unsigned *suppressed)
+{
+    if (up->auth_logged && now - up->auth_logged_at < AUTH_LOG_INTERVAL_MS) {
+        up->auth_suppressed++;
+        return 0;
+    }
+    *suppressed = up->auth_suppressed;
+    up->auth_suppressed = 0;
+    up->auth_logged = 1;
+    up->auth_logged_at = now;
+    return 1;
 }
 
 void upstream_bytes(struct upstream *up, uint64_t up_bytes, uint64_t down_bytes)

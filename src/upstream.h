@@ -35,6 +35,7 @@ enum upstream_failure {
     UPSTREAM_CONNECT_FAILED,    /* resolve, connect or their timeout */
     UPSTREAM_HANDSHAKE_FAILED,  /* TLS other than verification */
     UPSTREAM_VERIFY_FAILED,
+    UPSTREAM_AUTH_FAILED,       /* --auth: refused, not answered, cut */
 };
 
 struct upstream {
@@ -66,6 +67,9 @@ struct upstream {
     uv_timer_t spare_timer;              /* backoff before the next spare */
     uv_timer_t refill_timer;             /* bounds a deferred replacement */
     int refill_deferred;                 /* a taken spare is not replaced yet */
+    uint64_t auth_logged_at;             /* loop time of the last auth-failed line */
+    int auth_logged;                     /* there was one */
+    unsigned auth_suppressed;            /* failures since, not logged */
 };
 
 /*
@@ -100,7 +104,17 @@ void upstream_client_closed(struct upstream *up);
 void upstream_failed(struct upstream *up, enum upstream_failure f);
 void upstream_bytes(struct upstream *up, uint64_t up_bytes, uint64_t down_bytes);
 
-/* A completed connect + handshake of `us` microseconds (sampled). */
+/*
+ * An --auth failure at `now` (counted by upstream_failed): whether its
+ * line is due, the first at once and then at most one per 10 s, so that a
+ * wrong password does not flood the log.  *suppressed is set to the
+ * failures not logged since the last line.
+ */
+int upstream_auth_log_due(struct upstream *up, uint64_t now,
+                          unsigned *suppressed);
+
+/* A completed connect + handshake (+ authentication) of `us` microseconds
+ * (sampled). */
 void upstream_handshake_done(struct upstream *up, uint32_t us);
 
 /* Log this interval's stats line, if there is anything to say, and start

@@ -10,6 +10,8 @@
 #   cert    certinfo_parse_der on a server's certificate
 #   ident   the identity rules (ident.c): a reference identity against one
 #           SAN, checked against the rules restated
+#   auth    auth_reply: the server's answer to --auth's login, checked
+#           against what a success is
 #
 # Everything is built with clang into build/fuzz/: src/*.c except main.c
 # with -fsanitize=fuzzer-no-link,address,undefined, each target linked
@@ -29,7 +31,7 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config pem cert ident)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config pem cert ident auth)
 [[ $secs =~ ^[0-9]+$ && $secs -ge 1 ]] || {
 	echo "usage: $0 [SECONDS] [TARGET...]" >&2
 	exit 64

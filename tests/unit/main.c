@@ -20,7 +20,7 @@ static const struct {
     { "spin", spin_suite },         { "stats", stats_suite },
     { "resume", resume_suite },     { "tlsconn", tlsconn_suite },
     { "upstream", upstream_suite }, { "reason", reason_suite },
-    { "advice", advice_suite },
+    { "advice", advice_suite },     { "auth", auth_suite },
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

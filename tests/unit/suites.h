@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *advice_suite(void);
+Suite *auth_suite(void);
 Suite *buf_suite(void);
 Suite *child_suite(void);
 Suite *childenv_suite(void);

@@ -185,7 +185,7 @@ START_TEST(test_build)
     size_t nout = 0, nset = 0, nkept = 0, k = 0;
 
     ck_assert_int_eq(childenv_build(&ce, (char *const *)c->env, c->src,
-                                    c->nsrc, c->lists), 0);
+                                    c->nsrc, c->lists, 0), 0);
     ck_assert_ptr_nonnull(ce.envp);
     while (ce.envp[nout] != NULL)
         nout++;
@@ -270,6 +270,61 @@ static const struct {
     },
 };
 
+/*
+ * With --auth on, memtunnel logs in for the app: every credential
+ * variable goes (the providers' pairs, and the pair beside each tunneled
+ * variable, whatever its name); other names that merely start alike stay.
+ * Without --auth the app's pairs pass (test_secrets' first case).
+ */
+START_TEST(test_auth_drops_creds)
+{
+    const struct config_source src[] = {
+        { "MEMCACHIER_SERVERS", 1, 0, 1 }, { "MY_CACHE_SERVERS", 1, 1, 1 },
+    };
+    const char *lists[] = { L1, L1 };
+    static const char *const env[] = {
+        "MEMCACHIER_SERVERS=m:1", "MY_CACHE_SERVERS=n:1",
+        "MEMCACHIER_USERNAME=u", "MEMCACHIER_PASSWORD=p",
+        "MEMCACHEDCLOUD_USERNAME=u", "MEMCACHEDCLOUD_PASSWORD=p",
+        "MEMCACHE_USERNAME=u", "MEMCACHE_PASSWORD=p",
+        "MY_CACHE_USERNAME=u", "MY_CACHE_PASSWORD=p",
+        "MEMTUNNEL_USERNAME=u", "MEMTUNNEL_PASSWORD=p",
+        "OTHER_USERNAME=o", "MEMCACHIER_USERNAMES=x", "MEMCACHE_PASSWORDS=y",
+        "HOME=/app", NULL,
+    };
+    static const char *const gone[] = {
+        "MEMCACHIER_USERNAME", "MEMCACHIER_PASSWORD",
+        "MEMCACHEDCLOUD_USERNAME", "MEMCACHEDCLOUD_PASSWORD",
+        "MEMCACHE_USERNAME", "MEMCACHE_PASSWORD", "MY_CACHE_USERNAME",
+        "MY_CACHE_PASSWORD", "MEMTUNNEL_USERNAME", "MEMTUNNEL_PASSWORD", NULL,
+    };
+    static const char *const kept[][2] = {
+        { "OTHER_USERNAME", "o" }, { "MEMCACHIER_USERNAMES", "x" },
+        { "MEMCACHE_PASSWORDS", "y" }, { "HOME", "/app" },
+    };
+    struct childenv ce;
+
+    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, src, 2, lists, 1),
+                     0);
+    for (size_t n = 0; ce.envp[n] != NULL; n++)
+        ck_assert_msg(!named_in(ce.envp[n], gone), "%s is passed on with "
+                      "--auth", ce.envp[n]);
+    for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++) {
+        ck_assert_ptr_nonnull(childenv_get(&ce, kept[k][0]));
+        ck_assert_str_eq(childenv_get(&ce, kept[k][0]), kept[k][1]);
+    }
+    childenv_free(&ce);
+
+    /* Without --auth the app's own pairs pass. */
+    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, src, 2, lists, 0),
+                     0);
+    ck_assert_ptr_nonnull(childenv_get(&ce, "MY_CACHE_PASSWORD"));
+    ck_assert_ptr_nonnull(childenv_get(&ce, "MEMCACHEDCLOUD_USERNAME"));
+    ck_assert_ptr_null(childenv_get(&ce, "MEMTUNNEL_PASSWORD"));
+    childenv_free(&ce);
+}
+END_TEST
+
 START_TEST(test_secrets)
 {
     const struct config_source src = { "MEMCACHIER_SERVERS", 1, 0, 1 };
@@ -280,7 +335,7 @@ START_TEST(test_secrets)
     struct childenv ce;
     size_t nout = 0, nkept = 0, k = 0;
 
-    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists),
+    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists, 0),
                      0);
     while (ce.envp[nout] != NULL)
         nout++;
@@ -316,8 +371,8 @@ START_TEST(test_input_unchanged)
     const char *lists[] = { L1 };
     struct childenv ce1, ce2;
 
-    ck_assert_int_eq(childenv_build(&ce1, env, &src, 1, lists), 0);
-    ck_assert_int_eq(childenv_build(&ce2, env, &src, 1, lists), 0);
+    ck_assert_int_eq(childenv_build(&ce1, env, &src, 1, lists, 0), 0);
+    ck_assert_int_eq(childenv_build(&ce2, env, &src, 1, lists, 0), 0);
     ck_assert_str_eq(a, "MEMCACHIER_SERVERS=m1:11211");
     ck_assert_str_eq(b, "MEMTUNNEL_ACTIVE=0");
     ck_assert_str_eq(c, "MEMCACHIER_PASSWORD=secret");
@@ -342,7 +397,7 @@ START_TEST(test_get)
     const char *lists[] = { L2 };
     struct childenv ce;
 
-    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists),
+    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists, 0),
                      0);
     ck_assert_str_eq(childenv_get(&ce, "MEMCACHE_SERVERS"), L2);
     ck_assert_str_eq(childenv_get(&ce, "MEMCACHE_SERVERS_X"), "wrong");
@@ -370,7 +425,7 @@ START_TEST(test_long_list)
         snprintf(one, sizeof one, "%s127.0.0.1:%d", i ? "," : "", 40000 + i);
         strcat(list, one);
     }
-    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists),
+    ck_assert_int_eq(childenv_build(&ce, (char *const *)env, &src, 1, lists, 0),
                      0);
     ck_assert_str_eq(childenv_get(&ce, "MEMCACHIER_SERVERS"), list);
     ck_assert_str_eq(childenv_get(&ce, "MEMCACHE_SERVERS"), list);
@@ -388,6 +443,7 @@ Suite *childenv_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_loop_test(tc, test_build, 0, N(cases));
     tcase_add_loop_test(tc, test_secrets, 0, N(secret_cases));
+    tcase_add_test(tc, test_auth_drops_creds);
     tcase_add_test(tc, test_input_unchanged);
     tcase_add_test(tc, test_get);
     tcase_add_test(tc, test_long_list);

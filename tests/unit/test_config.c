@@ -267,9 +267,9 @@ END_TEST
 
 START_TEST(test_server_str)
 {
-    struct config_server v4 = { "10.0.0.1", 11211, CONFIG_IPV4 };
-    struct config_server v6 = { "2001:db8::1", 5, CONFIG_IPV6 };
-    struct config_server dn = { "mc.example.com", 65535, CONFIG_NAME };
+    struct config_server v4 = { .host = "10.0.0.1", .port = 11211, .family = CONFIG_IPV4 };
+    struct config_server v6 = { .host = "2001:db8::1", .port = 5, .family = CONFIG_IPV6 };
+    struct config_server dn = { .host = "mc.example.com", .port = 65535, .family = CONFIG_NAME };
     char buf[CONFIG_HOST_MAX + 10], small[8];
 
     ck_assert_str_eq(servers_str(&v4, buf, sizeof(buf)),
@@ -515,6 +515,28 @@ static const struct {
     { A("--servers", "a:1,a:2", "--tls-port", "11219"), NONE, 78,
       "--servers", "once the TLS port is applied" },
     { A("check", "--servers", "a:0"), NONE, 78, "--servers", "port 0" },
+    /* --auth (SPEC §3a): a mode, a pair per node, a verified peer. */
+    { A("--auth", "plain"), E(SRV), 78, "--auth", "none, memcachier, "
+      "memcached or sasl" },
+    { NONE, E(SRV, "MEMTUNNEL_AUTH=yes"), 78, "MEMTUNNEL_AUTH", "sasl" },
+    { A("--auth", "memcached"), E(SRV), 78, "--auth",
+      "credentials for mc.example.com:11211: set MEMCACHIER_USERNAME" },
+    { A("--servers", "a", "--auth", "memcached"), NONE, 78, "--auth",
+      "set MEMTUNNEL_USERNAME and MEMTUNNEL_PASSWORD" },
+    { A("--auth", "memcached"), E("MEMCACHIER_SERVERS=a", "MEMCACHIER_USERNAME=u"),
+      78, "--auth", "set MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD, or "
+      "MEMTUNNEL_USERNAME and MEMTUNNEL_PASSWORD" },
+    /* Never another provider's pair. */
+    { A("--auth", "sasl"), E("MEMCACHIER_SERVERS=a", "MEMCACHE_USERNAME=u",
+      "MEMCACHE_PASSWORD=hunter2"), 78, "--auth", "MEMCACHIER_PASSWORD" },
+    { A("--auth", "memcached", "--verify", "none"), E(SRV,
+      "MEMTUNNEL_USERNAME=u", "MEMTUNNEL_PASSWORD=hunter2"), 78, "--auth",
+      "not with --verify none" },
+    { A("--auth", "memcached"), E(SRV, "MEMTUNNEL_USERNAME=u v",
+      "MEMTUNNEL_PASSWORD=hunter2"), 78, "MEMTUNNEL_USERNAME", "space" },
+    { A("--auth", "memcachier"), E("MEMCACHIER_SERVERS=a",
+      "MEMCACHIER_USERNAME=u\tv", "MEMCACHIER_PASSWORD=hunter2"), 78,
+      "MEMCACHIER_USERNAME", "control" },
 };
 
 START_TEST(test_bad_cmdline)
@@ -1377,6 +1399,58 @@ START_TEST(test_free)
 }
 END_TEST
 
+/* ---- credentials (SPEC §3a) ---------------------------------------------- */
+
+/* Each node gets the pair beside its own variable, MEMTUNNEL's over it,
+ * and nothing when its own pair is not whole. */
+START_TEST(test_creds)
+{
+    struct config cfg;
+    struct cmdline c;
+    static const char *const env[] = {
+        "MEMTUNNEL_VARS=MEMCACHIER_SERVERS,MEMCACHEDCLOUD_SERVERS,MEMCACHE_SERVERS",
+        "MEMCACHIER_SERVERS=a,b", "MEMCACHEDCLOUD_SERVERS=c",
+        "MEMCACHE_SERVERS=d",
+        "MEMCACHIER_USERNAME=cu", "MEMCACHIER_PASSWORD=cp",
+        "MEMCACHEDCLOUD_USERNAME=du", "MEMCACHE_PASSWORD=ep", NULL,
+    };
+
+    parse_ok(&cfg, &c, NULL, env);
+    ck_assert_uint_eq(cfg.nservers, 4);
+    ck_assert_str_eq(cfg.servers[0].creds.user, "cu");
+    ck_assert_str_eq(cfg.servers[1].creds.pass, "cp");
+    ck_assert_str_eq(cfg.servers[1].creds.user_var, "MEMCACHIER_USERNAME");
+    ck_assert_ptr_null(cfg.servers[2].creds.user);
+    ck_assert_ptr_null(cfg.servers[2].creds.pass);
+    ck_assert_str_eq(cfg.servers[2].creds.pass_var, "MEMCACHEDCLOUD_PASSWORD");
+    ck_assert_ptr_null(cfg.servers[3].creds.pass);
+    ck_assert_int_eq(cfg.auth, CONFIG_AUTH_NONE);
+    config_free(&cfg);
+
+    static const char *const own[] = {
+        "MEMCACHIER_SERVERS=a", "MEMCACHIER_USERNAME=cu",
+        "MEMCACHIER_PASSWORD=cp", "MEMTUNNEL_USERNAME=mu",
+        "MEMTUNNEL_PASSWORD=mp", "MEMTUNNEL_AUTH=MemCachier", NULL,
+    };
+    parse_ok(&cfg, &c, NULL, own);
+    ck_assert_int_eq(cfg.auth, CONFIG_AUTH_MEMCACHIER);
+    ck_assert_str_eq(cfg.servers[0].creds.user, "mu");
+    ck_assert_str_eq(cfg.servers[0].creds.pass_var, "MEMTUNNEL_PASSWORD");
+    config_free(&cfg);
+
+    /* --servers has only MEMTUNNEL's pair. */
+    static const char *const args[] = { "--servers", "a", "--auth", "sasl", NULL };
+    static const char *const srv[] = {
+        "MEMCACHE_USERNAME=eu", "MEMCACHE_PASSWORD=ep",
+        "MEMTUNNEL_USERNAME=mu", "MEMTUNNEL_PASSWORD=mp", NULL,
+    };
+    parse_ok(&cfg, &c, args, srv);
+    ck_assert_int_eq(cfg.auth, CONFIG_AUTH_SASL);
+    ck_assert_str_eq(cfg.servers[0].creds.user, "mu");
+    config_free(&cfg);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name)
 {
     TCase *tc = tcase_create(name);
@@ -1422,6 +1496,7 @@ Suite *config_suite(void)
     tcase_add_loop_test(tc, test_one_source, 0, N(one_source));
     tcase_add_test(tc, test_vars_two);
     tcase_add_test(tc, test_vars_same_node);
+    tcase_add_test(tc, test_creds);
 
     tc = tcase(s, "listen");
     tcase_add_loop_test(tc, test_listen, 0, N(listens));

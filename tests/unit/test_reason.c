@@ -38,6 +38,9 @@ START_TEST(every_reason_has_words)
 END_TEST
 
 /* What conn.c's hint_for said, for the words it matched. */
+#define AUTH_MATCH "--auth must match the server: memcachier (MemCachier), " \
+    "memcached (memcached -Y), sasl (SASL: Memcached Cloud, memcached -S)"
+
 static const struct {
     enum reason r;
     const char *words, *hint;
@@ -62,6 +65,21 @@ static const struct {
     { REASON_HOST_NOT_FOUND, "host name not found",
       "check the server list; the name is looked up again on the next "
       "connection" },
+    { REASON_AUTH_REFUSED, "the server refused the credentials",
+      "check the pair memtunnel sends (MEMTUNNEL_USERNAME and "
+      "MEMTUNNEL_PASSWORD, else the pair beside the node's variable) and "
+      "that --auth names the provider's scheme; memtunnel check --auth "
+      "tries it" },
+    { REASON_AUTH_UNSUPPORTED, "the server does not take this authentication",
+      AUTH_MATCH },
+    { REASON_AUTH_UNEXPECTED, "unexpected answer to the authentication",
+      AUTH_MATCH },
+    { REASON_AUTH_TIMEOUT, "no answer to the authentication in time",
+      "the server took longer than --connect-timeout; check that --auth "
+      "matches the server" },
+    { REASON_AUTH_CLOSED,
+      "the server closed the connection during the authentication",
+      AUTH_MATCH },
 };
 
 START_TEST(hints_as_before)
