@@ -48,7 +48,8 @@ static void base(struct advice_facts *f)
 }
 
 enum tweak { NONE, PLAINTEXT, SILENT, RECEIVED, NO_CHAIN, NOT_YET, CREDS,
-             WITHHELD, NO_ANSWER, REFUSED_LOGIN, VERIFY_NONE, SASL_OFF };
+             WITHHELD, NO_ANSWER, REFUSED_LOGIN, VERIFY_NONE, SASL_OFF,
+             AUTH_MODE };
 
 static const struct {
     enum advice_step step;
@@ -93,6 +94,10 @@ static const struct {
     { ADVICE_STEP_MEMCACHE, REASON_OTHER, NONE, 1, "TLS works, but" },
     { ADVICE_STEP_AUTH, REASON_OTHER, REFUSED_LOGIN, 1, "The server refused the login with the credentials in MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD" },
     { ADVICE_STEP_AUTH, REASON_OTHER, CREDS, 1, "The server refused to list its SASL mechanisms." },
+    /* --auth: check did the tunnel's login. */
+    { ADVICE_STEP_AUTH, REASON_AUTH_REFUSED, AUTH_MODE, 1, "Authentication failed: the server refused the login of --auth memcached with MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD (the password is not shown)." },
+    { ADVICE_STEP_AUTH, REASON_AUTH_TIMEOUT, AUTH_MODE, 1, "The login of --auth memcached failed (no answer to the authentication in time): --auth must match the server" },
+    { ADVICE_STEP_AUTH, REASON_AUTH_UNSUPPORTED, AUTH_MODE, 1, "The login of --auth memcached failed (the server does not take this authentication)" },
     { ADVICE_STEP_RESUME, REASON_CONN_REFUSED, NONE, 1, "The first connection worked, the next one did not" },
     /* A reason outside the enum gets its step's general advice. */
     { ADVICE_STEP_TLS, (enum reason)9999, NONE, 1, "The TLS handshake failed." },
@@ -145,6 +150,11 @@ static void apply(struct advice_facts *f, enum tweak t)
     case SASL_OFF:
         f->have_creds = 1;
         f->sasl_off = 1;
+        break;
+    case AUTH_MODE:
+        f->have_creds = 1;
+        f->auth = 0;
+        f->auth_mode = "memcached";
         break;
     case NONE:
         break;
