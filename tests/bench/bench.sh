@@ -6,13 +6,15 @@
 #
 # It starts memcached 1.6.18 -Z on loopback (TLS 1.3 only, an RSA-2048
 # certificate; a second one with an EC P-256 certificate for the churn row
-# "e-ec"), then every tunnel in front of it, each verifying the chain and
-# the host name "localhost" (proved first: each must refuse a server whose
-# certificate names another host, and one from an unknown CA), then runs
-# the workloads interleaved over rounds — per round, per workload, every
-# target in turn, the order rotating from round to round — and reports the
-# medians. The load generator (mcbench.c) checks every reply byte for byte;
-# any mismatch, error, stall or failed check stops the run with status 1.
+# "e-ec"; for the target memtunnel-auth, a copy of each with -Y, ASCII
+# authentication required), then every tunnel in front of it, each
+# verifying the chain and the host name "localhost" (proved first: each
+# must refuse a server whose certificate names another host, and one from
+# an unknown CA), then runs the workloads interleaved over rounds — per
+# round, per workload, every target in turn, the order rotating from round
+# to round — and reports the medians. The load generator (mcbench.c)
+# checks every reply byte for byte; any mismatch, error, stall or failed
+# check stops the run with status 1.
 #
 # Targets: direct (memcached's plaintext port: the physical limit), relay
 # (tests/bench/relay.c: a minimal plaintext TCP relay, single-threaded
@@ -24,6 +26,13 @@
 # CPU is counted), in rows b, c, cbin and d: what moving those bytes
 # costs with no cryptography at all, where memcached writes each TLS record
 # of a large reply with a write of its own.
+# memtunnel-auth: memtunnel with --auth memcached in front of the -Y copies
+# of the two servers (same threads, memory and TLS settings; a user and a
+# random password made for the run), in the churn rows only (e, e-ec,
+# e-max): every new connection is authenticated by memtunnel before the
+# client's first byte, and the load generator sends no credentials through
+# it. Its p50 is compared with memtunnel's without auth in the same run
+# (target: at most 1.2x, issue 20). The other tunnels cannot authenticate.
 #
 # Workloads:
 #   a     1 connection, one request at a time, 100-byte values, 90% gets
@@ -68,8 +77,8 @@
 #   BENCH_WARMUP     warm-up s (0.3)    BENCH_IDLE_CONNS  for f (1000)
 #   BENCH_WORKLOADS  ("a b c d e e-ec f"; also cbin, e-max)
 #   BENCH_CHURN_RATE new connections per second in e and e-ec (200)
-#   BENCH_TARGETS    ("direct relay memtunnel stunnel haproxy nginx";
-#                    also relay-tls)
+#   BENCH_TARGETS    ("direct relay memtunnel memtunnel-auth stunnel haproxy
+#                    nginx"; also relay-tls)
 #   BENCH_MC_THREADS memcached -t (2)
 #   BENCH_OUT        where results.md and results.tsv go (build/bench)
 #   BENCH_STRICT=1   exit 2 when memtunnel misses an acceptance target
@@ -100,7 +109,7 @@ warmup=${BENCH_WARMUP:-0.3}
 idle_conns=${BENCH_IDLE_CONNS:-1000}
 churn_rate=${BENCH_CHURN_RATE:-200}
 workloads=${BENCH_WORKLOADS:-a b c d e e-ec f}
-targets=${BENCH_TARGETS:-direct relay memtunnel stunnel haproxy nginx}
+targets=${BENCH_TARGETS:-direct relay memtunnel memtunnel-auth stunnel haproxy nginx}
 mc_threads=${BENCH_MC_THREADS:-2}
 out_dir=${BENCH_OUT:-$root/build/bench}
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
@@ -138,11 +147,17 @@ for w in $workloads; do
 done
 for t in $targets; do
 	case $t in
-	direct | relay | relay-tls | memtunnel | stunnel | haproxy | nginx) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel stunnel haproxy nginx)" ;;
+	direct | relay | relay-tls | memtunnel | memtunnel-auth | stunnel | haproxy | nginx) ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel memtunnel-auth stunnel haproxy nginx)" ;;
 	esac
 done
 [[ " $targets " == *" direct "* ]] || die "BENCH_TARGETS must include direct (the baseline)"
+# with_auth: memtunnel-auth is a target and a churn row runs (the only rows
+# it takes part in).
+with_auth=0
+if [[ " $targets " == *" memtunnel-auth "* && " $workloads " == *" e"[\ -]* ]]; then
+	with_auth=1
+fi
 
 # ---------------------------------------------------------------- packages
 
@@ -244,10 +259,19 @@ wait_for() {
 	done
 }
 
-# mc_version PORT: a text "version" through PORT gets "VERSION x".
+# mc_version PORT [auth]: a text "version" through PORT gets "VERSION x";
+# with "auth", memcached -Y's authentication first (the run's user and
+# password), answered STORED.
 mc_version() {
 	local fd line
 	{ exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+	if [[ ${2:-} == auth ]]; then
+		local token="$auth_user $auth_pass"
+		{ printf 'set bench 0 0 %d\r\n%s\r\n' "${#token}" "$token" >&"$fd"; } 2>/dev/null ||
+			{ exec {fd}>&-; return 1; }
+		IFS= read -r -t 5 line <&"$fd" || line=
+		[[ $line == $'STORED\r' ]] || { exec {fd}>&-; return 1; }
+	fi
 	{ printf 'version\r\n' >&"$fd"; } 2>/dev/null || { exec {fd}>&-; return 1; }
 	IFS= read -r -t 5 line <&"$fd" || line=
 	exec {fd}>&-
@@ -293,6 +317,22 @@ grep -qw aes /proc/cpuinfo && aes=yes
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 memtunnel_version=$("$MEMTUNNEL" --version 2>&1 | head -n1) || die "$MEMTUNNEL --version failed"
+# A binary from before --auth: the runs without it still compare.
+no_auth=
+if ((with_auth)); then
+	h=$("$MEMTUNNEL" --help 2>&1 || true)
+	if [[ $h != *--auth* ]]; then
+		with_auth=0
+		no_auth="warning: $MEMTUNNEL has no --auth: memtunnel-auth left out"
+	fi
+fi
+if ((!with_auth)); then
+	kept=
+	for t in $targets; do
+		[[ $t == memtunnel-auth ]] || kept+="$t "
+	done
+	targets=${kept% }
+fi
 # Which wolfSSL does it run with: a shared library (Debian's), or its own?
 if libs=$(ldd "$MEMTUNNEL" 2>/dev/null); then
 	wolf=$(awk '/libwolfssl/ { print $3 }' <<<"$libs")
@@ -332,6 +372,7 @@ detail "CPU: $cpu, $cores cores (AES-NI: $aes), kernel $(uname -r)" \
 	"$haproxy_ver${haproxy_ssl:+ ($haproxy_ssl)}" \
 	"$nginx_ver ($openssl_ver)"
 [[ -z $stale ]] || detail "warning: $stale is newer than $MEMTUNNEL: rebuild it to measure the current source"
+[[ -z $no_auth ]] || detail "$no_auth"
 busy=$(awk -v l="${load_start%% *}" -v c="$cores" 'BEGIN { print (l > c / 2) ? 1 : 0 }')
 [[ $busy -eq 0 ]] || detail "warning: the machine is busy (load $load_start on $cores cores): numbers will be noisy"
 detail "rounds: $rounds, $seconds s measured + $warmup s warm-up per run; workloads: $workloads"
@@ -365,20 +406,23 @@ detail "CA and server certificates in $pki: rsa (RSA-2048), server (EC P-256), w
 
 # ---------------------------------------------------------------- memcached
 
-# start_mc NAME CERT: memcached with TLS (CERT-chain.crt) and a plaintext
-# notls listener; sets mc_tls[NAME], mc_plain[NAME], mc_pid[NAME].
+# start_mc NAME CERT [auth]: memcached with TLS (CERT-chain.crt) and a
+# plaintext notls listener; with "auth", -Y: ASCII authentication required
+# on both (the run's user and password). Sets mc_tls[NAME], mc_plain[NAME],
+# mc_pid[NAME].
 declare -A mc_tls mc_plain mc_pid
 start_mc() {
-	local name=$1 cert=$2 ports tls plain
+	local name=$1 cert=$2 auth=${3:-} ports tls plain
 	ports=$(pick_ports 2)
 	read -r tls plain <<<"$ports"
-	local user=()
-	[[ $(id -u) -ne 0 ]] || user=(-u root)
-	bg "mc-$name" memcached "${user[@]}" -U 0 -t "$mc_threads" -m 1024 -I 2m -c 4096 \
+	local extra=()
+	[[ $(id -u) -ne 0 ]] || extra=(-u root)
+	[[ -z $auth ]] || extra+=(-Y "$auth_file")
+	bg "mc-$name" memcached "${extra[@]}" -U 0 -t "$mc_threads" -m 1024 -I 2m -c 4096 \
 		-l "127.0.0.1:$tls" -l "notls:127.0.0.1:$plain" \
 		-Z -o "ssl_chain_cert=$pki/$cert-chain.crt,ssl_key=$pki/$cert.key,ssl_min_version=3"
 	mc_pid[$name]=$bg_pid
-	wait_for 10 mc_version "$plain" || die "memcached ($name) did not start" "$T/mc-$name.log"
+	wait_for 10 mc_version "$plain" "$auth" || die "memcached ($name) did not start" "$T/mc-$name.log"
 	mc_tls[$name]=$tls
 	mc_plain[$name]=$plain
 }
@@ -388,6 +432,24 @@ start_mc rsa rsa
 start_mc ec server
 detail "RSA-2048: TLS 127.0.0.1:${mc_tls[rsa]}, plaintext ${mc_plain[rsa]}" \
 	"EC P-256: TLS 127.0.0.1:${mc_tls[ec]}, plaintext ${mc_plain[ec]}"
+if ((with_auth)); then
+	# memtunnel-auth's servers: the same, with -Y. A user and a password
+	# for this run only; the password goes to memtunnel and mcbench through
+	# their environment and options, never into the results.
+	auth_user=bench
+	auth_pass=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	auth_file=$T/memcached-auth
+	(umask 077 && printf '%s:%s\n' "$auth_user" "$auth_pass" >"$auth_file")
+	start_mc rsa-auth rsa auth
+	start_mc ec-auth server auth
+	# -Y is on: a request without the authentication is not served.
+	for n in rsa-auth ec-auth; do
+		! mc_version "${mc_plain[$n]}" ||
+			die "memcached ($n) answered a client that did not authenticate: -Y is not in effect" "$T/mc-$n.log"
+	done
+	detail "with -Y (for memtunnel-auth): RSA-2048 TLS 127.0.0.1:${mc_tls[rsa-auth]}," \
+		"  EC P-256 TLS 127.0.0.1:${mc_tls[ec-auth]}; unauthenticated requests refused"
+fi
 
 # ---------------------------------------------------------------- tunnels
 
@@ -398,10 +460,13 @@ fill() {
 }
 
 # up_port KIND NAME: the port of memcached NAME that the tunnel KIND goes
-# to: its TLS port, or its plaintext one for the relay.
+# to: its TLS port, or its plaintext one for the relay; memtunnel-auth goes
+# to the -Y copy of NAME.
 up_port() {
 	if [[ $1 == relay ]]; then
 		echo "${mc_plain[$2]}"
+	elif [[ $1 == memtunnel-auth ]]; then
+		echo "${mc_tls[$2-auth]}"
 	else
 		echo "${mc_tls[$2]}"
 	fi
@@ -415,8 +480,14 @@ start_tunnel() {
 	local kind=$1 tag=$2 up1=$3 up2=$4 p1 p2 dir=$T/$2
 	mkdir -p "$dir"
 	case $kind in
-	memtunnel)
-		bg "$tag" "$MEMTUNNEL" --servers "localhost:$up1,localhost:$up2" --listen 127.0.0.1:0 --ca "$ca"
+	memtunnel | memtunnel-auth)
+		if [[ $kind == memtunnel-auth ]]; then
+			MEMTUNNEL_USERNAME=$auth_user MEMTUNNEL_PASSWORD=$auth_pass \
+				bg "$tag" "$MEMTUNNEL" --servers "localhost:$up1,localhost:$up2" --listen 127.0.0.1:0 \
+				--ca "$ca" --auth memcached
+		else
+			bg "$tag" "$MEMTUNNEL" --servers "localhost:$up1,localhost:$up2" --listen 127.0.0.1:0 --ca "$ca"
+		fi
 		local pid=$bg_pid
 		has_line() { grep -q '^MEMCACHE_SERVERS=' "$T/$tag.out" || ! running "$pid"; }
 		wait_for 10 has_line || die "memtunnel ($tag) printed no MEMCACHE_SERVERS= line in 10 s" "$T/$tag.log"
@@ -490,7 +561,7 @@ start_mc unknownca unknownca
 for kind in $targets; do
 	[[ $kind != direct ]] || continue
 	if [[ $kind == relay* ]]; then
-		detail "$(printf '%-10s reference, no TLS of its own: nothing to verify' "$kind")"
+		detail "$(printf '%-14s reference, no TLS of its own: nothing to verify' "$kind")"
 		continue
 	fi
 	start_tunnel "$kind" "$kind-check" "${mc_tls[wrong]}" "${mc_tls[unknownca]}"
@@ -500,7 +571,7 @@ for kind in $targets; do
 	r2=$("$MCBENCH" --port "$p2" --timeout 10 refused 2>&1) ||
 		die "$kind passed data to a server whose certificate is from an unknown CA: its configuration does not check the chain ($r2)" "$T/$kind-check.log"
 	stop_pid "${tun_pid[$kind-check]}"
-	detail "$(printf '%-10s refuses a wrong-name server (closed after %s ms) and an unknown CA (%s ms)' \
+	detail "$(printf '%-14s refuses a wrong-name server (closed after %s ms) and an unknown CA (%s ms)' \
 		"$kind" "$(sed -n 's/.*closed_ms=\([0-9.]*\).*/\1/p' <<<"$r1")" \
 		"$(sed -n 's/.*closed_ms=\([0-9.]*\).*/\1/p' <<<"$r2")")"
 done
@@ -518,9 +589,12 @@ for kind in $targets; do
 	port_rsa[$kind]=$p1
 	port_ec[$kind]=$p2
 	for p in "$p1" "$p2"; do
+		# Through memtunnel-auth, a bare "version" is answered only if
+		# memtunnel authenticated the connection: the -Y servers refuse
+		# it otherwise.
 		mc_version "$p" || die "$kind does not carry a request to memcached through 127.0.0.1:$p" "$T/$kind.log"
 	done
-	detail "$(printf '%-10s 127.0.0.1:%s -> RSA server, 127.0.0.1:%s -> EC server (pids %s)' \
+	detail "$(printf '%-14s 127.0.0.1:%s -> RSA server, 127.0.0.1:%s -> EC server (pids %s)' \
 		"$kind" "$p1" "$p2" "$(tunnel_pids "$kind" | tr '\n' ' ')")"
 done
 
@@ -572,14 +646,20 @@ per_op() {
 
 # run_load ROUND WORKLOAD TARGET
 run_load() {
-	local round=$1 w=$2 t=$3 port setup out status=0 limit mc=rsa
+	local round=$1 w=$2 t=$3 port out status=0 limit mc=rsa auth=()
 	port=${port_rsa[$t]}
-	setup=${mc_plain[rsa]}
 	if [[ $w == e-ec ]]; then
 		port=${port_ec[$t]}
-		setup=${mc_plain[ec]}
 		mc=ec
 	fi
+	if [[ $t == memtunnel-auth ]]; then
+		# Its servers take no request before the authentication: the
+		# keys are stored with it; the workload's connections, through
+		# memtunnel, send none.
+		mc=$mc-auth
+		auth=(--setup-auth "$auth_user:$auth_pass")
+	fi
+	local setup=${mc_plain[$mc]}
 	local tpids=() t0=0 t1 m0 m1
 	if [[ $t != direct ]]; then
 		read -r -d '' -a tpids < <(tunnel_pids "$t") || true
@@ -588,12 +668,12 @@ run_load() {
 	m0=$(cpu_ticks "${mc_pid[$mc]}")
 	limit=$(awk -v s="$seconds" -v w="$warmup" 'BEGIN { printf "%d", s + w + 60 }')
 	# shellcheck disable=SC2086 # the workload's arguments are split on purpose
-	out=$(timeout -k 5 "$limit" "$MCBENCH" --port "$port" --setup-port "$setup" \
+	out=$(timeout -k 5 "$limit" "$MCBENCH" --port "$port" --setup-port "$setup" "${auth[@]}" \
 		--seconds "$seconds" --warmup "$warmup" ${wl_args[$w]} 2>"$T/mcbench.err") || status=$?
 	if [[ $status -ne 0 ]]; then
 		[[ $status -ne 124 ]] || echo "mcbench: timed out after $limit s" >>"$T/mcbench.err"
 		die "workload $w through $t failed (round $round): $(head -c 2000 "$T/mcbench.err")" \
-			"$T/$t.log" "$T/mc-rsa.log"
+			"$T/$t.log" "$T/mc-$mc.log"
 	fi
 	m1=$(cpu_ticks "${mc_pid[$mc]}")
 	local ops p50 p99 tcpu='' mcpu ccpu
@@ -609,7 +689,7 @@ run_load() {
 	mcpu=$(per_op $((m1 - m0)) "$ops")
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t\t\t%s\t%s\t%s\n' "$round" "$w" "$t" "$ops" "$p50" "$p99" \
 		"$tcpu" "$mcpu" "$ccpu" >>"$results"
-	printf '    round %d  %-5s %-10s %9s ops/s  p50 %8s us  p99 %9s us  CPU/op us: tunnel %6s memcached %6s client %5s\n' \
+	printf '    round %d  %-5s %-14s %9s ops/s  p50 %8s us  p99 %9s us  CPU/op us: tunnel %6s memcached %6s client %5s\n' \
 		"$round" "$w" "$t" "$ops" "$p50" "$p99" "${tcpu:--}" "$mcpu" "$ccpu"
 }
 
@@ -665,7 +745,7 @@ run_idle() {
 	per=$(awk -v a="$after" -v b="$before" -v n="$idle_conns" 'BEGIN { printf "%.1f", (a - b) / n }')
 	open=$(field open_s "$line")
 	printf '%s\tf\t%s\t\t\t\t%s\t%s\t\t\t\n' "$round" "$t" "$per" "$open" >>"$results"
-	printf '    round %d  f     %-10s RSS %6s -> %6s KiB: %5s KiB per connection (opened in %s s)\n' \
+	printf '    round %d  f     %-14s RSS %6s -> %6s KiB: %5s KiB per connection (opened in %s s)\n' \
 		"$round" "$t" "$before" "$after" "$per" "$open"
 }
 
@@ -712,8 +792,10 @@ for ((r = 1; r <= rounds; r++)); do
 	rot=("${order[@]:k}" "${order[@]:0:k}")
 	for w in $workloads; do
 		for t in "${rot[@]}"; do
-			# relay-tls is a reference for the rows that move data only.
+			# relay-tls is a reference for the rows that move data only;
+			# memtunnel-auth runs the churn rows only.
 			[[ $t != relay-tls || $w == [bcd] || $w == cbin ]] || continue
+			[[ $t != memtunnel-auth || $w == e || $w == e-* ]] || continue
 			if [[ $w == f ]]; then
 				run_idle "$r" "$t"
 			else
@@ -721,6 +803,15 @@ for ((r = 1; r <= rounds; r++)); do
 			fi
 			running "${mc_pid[rsa]}" || die "memcached (RSA) died" "$T/mc-rsa.log"
 			[[ $t == direct ]] || running "${tun_pid[$t]}" || die "$t died" "$T/$t.log"
+			if [[ $t == memtunnel-auth ]]; then
+				for n in rsa-auth ec-auth; do
+					running "${mc_pid[$n]}" || die "memcached ($n) died" "$T/mc-$n.log"
+				done
+				# Every connection and spare authenticated: one refusal
+				# would be a broken setup, not a slower row.
+				! grep -q 'at=auth-failed' "$T/$t.log" ||
+					die "memtunnel-auth's authentication failed (round $r, $w)" "$T/$t.log"
+			fi
 		done
 	done
 done
@@ -742,6 +833,7 @@ status=0
 	"nginx=$nginx_ver ($openssl_ver): stream, 1 worker, proxy_ssl_verify + proxy_ssl_name + SNI" \
 	"relay=tests/bench/relay.c: plaintext, no TLS, one thread (epoll), 64 KiB per direction, to memcached's plaintext port: the floor of one extra hop, not a peer" \
 	"relay-tls=the same relay to memcached's TLS port, behind a memtunnel (only the relay's CPU counted): carrying the TLS stream with no cryptography, not a peer" \
+	"memtunnel-auth=the same memtunnel with --auth memcached, in front of a copy of each memcached started with -Y (ASCII authentication; otherwise the same settings), churn rows only; the load generator sends no credentials" \
 	"run=$rounds rounds x $seconds s (+ $warmup s warm-up), $elapsed s of workloads, $SECONDS s in all; medians; e and e-ec: $churn_rate new connections/s" \
 	"strict=${BENCH_STRICT:-}" "${aead_meta[@]}" || status=$?
 echo "Results: $out_dir/results.md ($out_dir/results.tsv has every round)"

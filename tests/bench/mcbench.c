@@ -60,6 +60,13 @@
  *                   reply's CAS field is the only part not compared
  *   --threads T     spread the connections over T threads (1)
  *   --seed S        seed of the values and the operation mix
+ *   --setup-auth USER:PASSWORD
+ *                   open every connection to --setup-port with memcached's
+ *                   ASCII authentication (-Y): a first "set" whose value is
+ *                   "USER PASSWORD", answered "STORED"; the workload's own
+ *                   connections never send it (a tunnel authenticates
+ *                   them). Text protocol only. For a server started with
+ *                   -Y, whose plaintext port takes no command before it.
  *
  * Output (stdout), one line:
  *   mode=serial conns=1 depth=1 size=100 ops=N seconds=2.000 ops_s=N
@@ -103,7 +110,7 @@
 enum mode { MODE_SERIAL, MODE_PIPELINE, MODE_CHURN, MODE_IDLE, MODE_REFUSED };
 static const char *const mode_names[] = {"serial", "pipeline", "churn", "idle", "refused"};
 
-enum op_kind { OP_GET, OP_SET };
+enum op_kind { OP_GET, OP_SET, OP_AUTH };
 
 /* What a worker's connections do right now. */
 enum phase {
@@ -123,6 +130,7 @@ static struct {
     bool binary;
     uint64_t seed;
     char prefix[48];
+    char *setup_auth;           /* "USER PASSWORD", or NULL */
 } cfg;
 
 static unsigned char *pool;     /* random bytes that values are cut from */
@@ -265,6 +273,7 @@ struct conn {
     uint32_t seq;
     unsigned script;            /* SETUP: next key to store; SCRIPT: gets left */
     uint64_t ops_done;
+    bool authed;                /* the --setup-auth "set" has been sent */
 };
 
 struct lat {
@@ -400,6 +409,24 @@ static void conn_issue(struct conn *c, enum op_kind kind, unsigned key, uint64_t
 {
     if (c->count == c->cap)
         fail("internal: request ring full");
+    if (kind == OP_AUTH) {
+        /* memcached -Y: any key, flags and exptime; the value is the
+         * credentials. Not a request of the workload: no version. */
+        struct op *op = &c->ring[(c->head + c->count) % c->cap];
+        memset(op, 0, sizeof *op);
+        op->start = start;
+        op->seq = c->seq++;
+        op->kind = (uint8_t)kind;
+        c->count++;
+        size_t alen = strlen(cfg.setup_auth);
+        char hdr[64];
+        int hlen = snprintf(hdr, sizeof hdr, "set mcbench 0 0 %zu\r\n", alen);
+        unsigned char *p = out_reserve(c, (size_t)hlen + alen + 2);
+        memcpy(p, hdr, (size_t)hlen);
+        memcpy(p + hlen, cfg.setup_auth, alen);
+        memcpy(p + hlen + alen, "\r\n", 2);
+        return;
+    }
     if (kind == OP_SET)
         c->versions[key]++;
     struct op *op = &c->ring[(c->head + c->count) % c->cap];
@@ -463,7 +490,7 @@ static void expect_head(struct conn *c)
     e->tail_len = 0;
     e->mask_from = e->mask_to = 0;
     if (!cfg.binary) {
-        if (op->kind == OP_SET) {
+        if (op->kind == OP_SET || op->kind == OP_AUTH) {
             memcpy(e->head, "STORED\r\n", 8);
             e->head_len = 8;
             return;
@@ -502,6 +529,10 @@ static void mismatch(const struct conn *c, size_t at, const unsigned char *want,
 {
     const struct op *op = &c->ring[c->head];
     char name[128], a[256], b[256];
+    if (op->kind == OP_AUTH)
+        fail("port %d connection %d: the reply to the authentication (--setup-auth) differs at "
+             "byte %zu: expected \"%s\", got \"%s\"",
+             cfg.setup_port, c->id, at, escaped(want, wn, a, sizeof a), escaped(got, gn, b, sizeof b));
     key_name(name, sizeof name, c->model, op->key);
     fail("port %d connection %d: the reply to %s %s (request #%" PRIu32 ", version %" PRIu32
          ") differs at byte %zu: expected \"%s\", got \"%s\"",
@@ -599,6 +630,12 @@ static bool conn_fill(struct conn *c, uint64_t now)
              * "Pipelined sets" at the top. */
             if (c->script >= c->nkeys || c->count > 0)
                 break;
+            if (cfg.setup_auth != NULL && !c->authed) {
+                c->authed = true;
+                conn_issue(c, OP_AUTH, 0, now);
+                expect_head(c);
+                continue;
+            }
             unsigned key = c->script++;
             c->versions[key] = (uint32_t)-1;     /* the set makes it 0 */
             conn_issue(c, OP_SET, key, now);
@@ -674,6 +711,7 @@ static void conn_open(struct conn *c, int port)
     c->progress = now_ns();
     c->pollout = false;
     c->active = true;
+    c->authed = false;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         fail("epoll_ctl: %s", strerror(errno));
@@ -1164,7 +1202,7 @@ static void usage(void)
             "usage: mcbench --port P [--setup-port P] [--host A] [--conns N] [--depth D]\n"
             "               [--size N] [--keys K] [--get-ratio R] [--seconds S] [--warmup S]\n"
             "               [--timeout S] [--hold S] [--threads T] [--binary] [--seed S]\n"
-            "               [--rate R]\n"
+            "               [--rate R] [--setup-auth USER:PASSWORD]\n"
             "               serial|pipeline|churn|idle|refused\n");
     exit(2);
 }
@@ -1199,6 +1237,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'}, {"hold", required_argument, NULL, 'h'},
         {"threads", required_argument, NULL, 'T'}, {"binary", no_argument, NULL, 'b'},
         {"seed", required_argument, NULL, 'r'},    {"rate", required_argument, NULL, 'R'},
+        {"setup-auth", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     cfg.port = -1;
@@ -1238,6 +1277,21 @@ int main(int argc, char **argv)
         case 'T': cfg.threads = (int)num_arg("threads", optarg, 1, 64); break;
         case 'b': cfg.binary = true; break;
         case 'R': cfg.rate = num_arg("rate", optarg, 0, 1e6); break;
+        case 'A': {
+            /* USER:PASSWORD -> "USER PASSWORD", memcached -Y's token. */
+            char *colon = strchr(optarg, ':');
+            if (colon == NULL || colon == optarg || strpbrk(optarg, " \r\n") != NULL ||
+                strlen(optarg) > 16000) {
+                fprintf(stderr, "mcbench: --setup-auth: not USER:PASSWORD (no space, CR or LF)\n");
+                exit(2);
+            }
+            free(cfg.setup_auth);
+            cfg.setup_auth = strdup(optarg);
+            if (cfg.setup_auth == NULL)
+                fail("out of memory");
+            cfg.setup_auth[colon - optarg] = ' ';
+            break;
+        }
         case 'r': cfg.seed = (uint64_t)num_arg("seed", optarg, 0, 9e15); seeded = true; break;
         default: usage();
         }
@@ -1260,6 +1314,10 @@ int main(int argc, char **argv)
         cfg.keys = cfg.size >= 16384 ? 16 : 256;
     if (cfg.binary && cfg.mode != MODE_SERIAL && cfg.mode != MODE_PIPELINE) {
         fprintf(stderr, "mcbench: --binary works in the serial and pipeline modes only\n");
+        exit(2);
+    }
+    if (cfg.binary && cfg.setup_auth != NULL) {
+        fprintf(stderr, "mcbench: --setup-auth is memcached's text-protocol authentication: not with --binary\n");
         exit(2);
     }
     if (cfg.mode == MODE_IDLE)

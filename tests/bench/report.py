@@ -9,7 +9,9 @@ machine and the software (bench.sh passes them). Every figure is the median
 over the rounds. The tables go to stdout and, as markdown, to OUT.md.
 
 Exit status: 0, or 2 when strict=1 is passed and memtunnel misses one of
-the acceptance targets of issue 7 that the run allowed: a throughput target
+the acceptance targets of issue 7 that the run allowed, or the target of
+issue 20 (the churn rows' p50 with --auth memcached, target memtunnel-auth,
+at most 1.2x memtunnel's without auth in the same run): a throughput target
 above what any TLS tunnel could reach in this run (both cores fully busy,
 each process at the least CPU per operation seen; the tunnel at the
 plaintext relay's plus wolfSSL's record layer's, tls_b/tls_c/tls_d in µs
@@ -26,8 +28,15 @@ PEERS = ["stunnel", "haproxy", "nginx"]
 # tunnel, shown beside them but never a peer: no "best peer" comes from it.
 # relay-tls: the same relay carrying memcached's TLS stream (behind a
 # memtunnel, whose CPU is not counted), a reference in the same way.
-ORDER = ["direct", "relay", "relay-tls", "memtunnel"] + PEERS
-LABEL = {"relay": "relay (no TLS)", "relay-tls": "relay of the TLS stream"}
+# memtunnel-auth: memtunnel with --auth memcached against memcached -Y, in
+# the churn rows; compared with memtunnel's own row, never a peer either.
+ORDER = ["direct", "relay", "relay-tls", "memtunnel", "memtunnel-auth"] + PEERS
+LABEL = {"relay": "relay (no TLS)", "relay-tls": "relay of the TLS stream",
+         "memtunnel-auth": "memtunnel --auth memcached"}
+# The rows memtunnel-auth is held to, and the bound on its p50 against
+# memtunnel's without auth (issue 20).
+AUTH_ROWS = ("e", "e-ec")
+AUTH_BOUND = 1.2
 
 # workload: (title, key metric, higher is better)
 WORKLOADS = {
@@ -155,9 +164,9 @@ def main():
 
     md = []
     md.append("## Benchmark results\n")
-    for k in ("machine", "load", "memtunnel", "memcached", "relay", "relay-tls", "stunnel", "haproxy",
-              "nginx", "run"):
-        if k in meta and (k != "relay-tls" or "relay-tls" in targets):
+    for k in ("machine", "load", "memtunnel", "memcached", "relay", "relay-tls", "memtunnel-auth",
+              "stunnel", "haproxy", "nginx", "run"):
+        if k in meta and (k not in ("relay-tls", "memtunnel-auth") or k in targets):
             md.append(f"- **{k}**: {meta[k]}")
     md.append("")
     md.append("Medians over the rounds, everything on loopback. (a): p50 latency and the "
@@ -392,6 +401,39 @@ def main():
             md.append("\nThe floor, one extra hop with no cryptography (the relays; references, not targets):\n")
             md.extend(f"- {text}" for text in floor)
         md.append("")
+
+    # memtunnel with --auth memcached against the same row without auth.
+    auth_checks = []
+    for w in AUTH_ROWS:
+        if (w, "memtunnel-auth") not in med:
+            continue
+        v, b = get(w, "memtunnel-auth", "p50_us"), get(w, "memtunnel", "p50_us")
+        if v is None or b is None:
+            auth_checks.append((None, f"({w}) p50 {fmt_num(v)} µs with --auth memcached; "
+                                      f"target ≤ {AUTH_BOUND}× memtunnel without auth: no usable "
+                                      "measurement without auth in this run"))
+            continue
+        text = (f"({w}) p50 {fmt_num(v)} µs with --auth memcached, {fmt_ratio(v, b)} × memtunnel "
+                f"without auth ({fmt_num(b)} µs); target ≤ {AUTH_BOUND}×")
+        d = get(w, "direct", "p50_us")
+        if d:
+            text += f" ({fmt_ratio(v, d)} × direct without auth, {fmt_num(d)} µs)"
+        # The same ratio round by round: how much of it is the machine.
+        by_round = {r["round"]: num(r["p50_us"]) for r in runs.get((w, "memtunnel"), [])}
+        pairs = [num(r["p50_us"]) / by_round[r["round"]] for r in runs.get((w, "memtunnel-auth"), [])
+                 if by_round.get(r["round"]) and num(r["p50_us"]) is not None]
+        if len(pairs) > 1:
+            text += "; round by round " + ", ".join(f"{x:.2f}×" for x in pairs)
+        auth_checks.append((v <= AUTH_BOUND * b, text))
+    if auth_checks:
+        md.append("### memtunnel with --auth memcached (issue 20)\n")
+        md.append("memtunnel authenticates every upstream connection, pre-warmed spares included, "
+                  "before the client's first byte; the client sends no credentials. Its p50 against "
+                  "memtunnel's without auth in the same rounds:\n")
+        for ok, text in auth_checks:
+            md.append(f"- {text}: " + {True: "met", False: "**missed**", None: "n/a"}[ok])
+        md.append("")
+    checks.extend(("auth", ok, text) for ok, text in auth_checks)
 
     text = "\n".join(md)
     print(text)

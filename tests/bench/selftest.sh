@@ -91,8 +91,26 @@ tab=$'\t'
 	row 1 d memtunnel 9700 380 850 "" "" 74.6 88 29.5
 	row 1 d haproxy 7500 510 1050 "" "" 103 77.7 38
 	row 1 d nginx 7400 510 1100 "" "" 107 80 33
+	# e with --auth memcached: 1.19x memtunnel's p50 without auth, in two
+	# rounds whose own ratios are 1.28x and 1.10x: the medians' ratio is met.
+	row 1 e direct 200 167 240 "" "" "" 60 30
+	row 1 e memtunnel 200 196 300 "" "" 150 90 40
+	row 2 e memtunnel 200 200 310 "" "" 150 90 40
+	row 1 e memtunnel-auth 200 250 380 "" "" 170 110 40
+	row 2 e memtunnel-auth 200 220 330 "" "" 170 110 40
+	row 1 e nginx 200 1006 1400 "" "" 400 200 40
 } >"$T/all.tsv"
 grep -Pv '\td\t' "$T/all.tsv" >"$T/no-d.tsv"
+# e-ec with --auth memcached at 1.22x memtunnel's: missed; e with no run
+# of memtunnel without auth: no verdict.
+{
+	head -n1 "$T/all.tsv"
+	row 1 e-ec direct 200 149 200 "" "" "" 60 30
+	row 1 e-ec memtunnel 200 233 300 "" "" 150 90 40
+	row 1 e-ec memtunnel-auth 200 284 390 "" "" 170 110 40
+	row 1 e direct 200 167 240 "" "" "" 60 30
+	row 1 e memtunnel-auth 200 210 300 "" "" 170 110 40
+} >"$T/auth.tsv"
 
 py=/usr/bin/python3
 meta=(cores=2 aead_b=0.15 aead_c=0.03 aead_d=17.3 tls_b=0.35 tls_c=0.2 tls_d=22.1)
@@ -110,6 +128,21 @@ expect "report: (d) the relay's cost on the TLS stream beside the plaintext one"
 "$py" "$here/report.py" "$T/all.tsv" "$T/c.md" cores=2 aead_b=0.15 aead_c=0.03 aead_d=17.3 >/dev/null
 expect "report: with the cipher alone timed the floor says so" "$T/c.md" \
 	'^- \(d\) 9700 ops/s, .*relay \+ cipher.* 1\.68 × haproxy\): \*\*missed\*\*$'
+
+expect "report: (e) with --auth within 1.2x of memtunnel without it is met" "$T/all.md" \
+	'^- \(e\) p50 235 µs with --auth memcached, 1\.19 × memtunnel without auth \(198 µs\); target ≤ 1\.2× \(1\.41 × direct without auth, 167 µs\); round by round 1\.28×, 1\.10×: met$'
+expect "report: memtunnel-auth has its own column" "$T/all.md" \
+	'^\| \(e\) new connection \+ 1 get, paced \(RSA-2048\) \| 167 µs( \| —)* \| 198 µs \| 235 µs( \| —)* \| 1006 µs \|$'
+"$py" "$here/report.py" "$T/auth.tsv" "$T/auth.md" cores=2 >/dev/null
+expect "report: (e-ec) with --auth above 1.2x is missed" "$T/auth.md" \
+	'^- \(e-ec\) p50 284 µs with --auth memcached, 1\.22 × memtunnel without auth \(233 µs\); target ≤ 1\.2× .*: \*\*missed\*\*$'
+expect "report: (e) with --auth and no run without it has no verdict" "$T/auth.md" \
+	'^- \(e\) p50 210 µs with --auth memcached; target ≤ 1\.2× memtunnel without auth: no usable measurement without auth in this run: n/a$'
+status=0
+"$py" "$here/report.py" "$T/auth.tsv" "$T/s.md" cores=2 strict=1 >/dev/null || status=$?
+if [[ $status -eq 2 ]]; then ok "report: strict=1 exits 2 when --auth misses 1.2x"; else
+	bad "report: strict=1 with (e-ec) --auth missed exited $status, not 2"
+fi
 
 status=0
 "$py" "$here/report.py" "$T/all.tsv" "$T/s.md" "${meta[@]}" strict=1 >/dev/null || status=$?
