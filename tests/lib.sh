@@ -17,12 +17,16 @@
 # failure, after which the scenario exits 1.
 #
 # Processes:
-#   start_memcached VAR [--cert NAME] [--sasl USER PASS] [--port P]
-#                   [--notls-port P] [--extra "ARGS"]
+#   start_memcached VAR [--cert NAME] [--sasl USER PASS] [--ascii-auth USER PASS]
+#                   [--port P] [--notls-port P] [--extra "ARGS"]
 #       memcached with TLS (-Z, $PKI/NAME-chain.crt + NAME.key, default
 #       server) on 127.0.0.1 plus a plaintext `notls:` listener, -I 2m;
 #       sets VAR_PORT (TLS), VAR_NOTLS_PORT, VAR_PID; logs in $T/VAR.log.
 #       --sasl makes it -S with one PLAIN user in its own sasldb.
+#       --ascii-auth makes it -Y with one user in its own auth file
+#       ($T/VAR.authfile, `USER:PASS`; no space in either): every
+#       connection, the plaintext one too, must log in first (mc_* below
+#       do with MC_ASCII_LOGIN set).
 #       --extra "-l ::1" adds a TLS listener on ::1, its port in VAR_PORT6.
 #   stop_memcached VAR / restart_memcached VAR [--extra "ARGS"]
 #       (same ports, same options; --extra replaces the extra arguments)
@@ -53,6 +57,8 @@
 #   rss_kb PID   cpu_ticks PID ($hz a second)   mcload ARGS...   mc_stat PORT NAME   mc_get PORT KEY
 #   mc_set PORT KEY VALUE   tcp_probe PORT [PAYLOAD] [TIMEOUT]   now_ms
 #   free_port   py_run ARGS... ($PY with tests/mcread.py importable)
+#   MC_ASCII_LOGIN="USER PASS" mc_stat|mc_get|mc_set ...: log in first
+#   (memcached -Y), the login's STORED not shown
 #
 # Every reader of memcache replies frames them by their lengths (the VALUE
 # or VA line's, the binary header's body length), never by looking for END
@@ -287,6 +293,7 @@ py_run() { PYTHONPATH=$TESTS_DIR${PYTHONPATH:+:$PYTHONPATH} PYTHONDONTWRITEBYTEC
 _lib_text_cmd() {
 	local port=$1 cmd=$2 fd line status=0
 	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+	_lib_ascii_login "$fd" || { exec {fd}>&-; return 1; }
 	printf '%s' "$cmd" >&"$fd"
 	while IFS= read -r -t 5 line <&"$fd"; do
 		line=${line%$'\r'}
@@ -300,6 +307,17 @@ _lib_text_cmd() {
 	done
 	exec {fd}>&-
 	return "$status"
+}
+
+# _lib_ascii_login FD: when MC_ASCII_LOGIN is "USER PASS", send memcached
+# -Y's login on FD and read its STORED; fails on any other answer.
+_lib_ascii_login() {
+	local line
+	[[ -n ${MC_ASCII_LOGIN:-} ]] || return 0
+	printf 'set login 0 0 %d\r\n%s\r\n' "${#MC_ASCII_LOGIN}" "$MC_ASCII_LOGIN" >&"$1"
+	IFS= read -r -t 5 line <&"$1" && [[ $line == $'STORED\r' ]] && return 0
+	echo "login on fd $1: ${line:-no answer}" >&2
+	return 1
 }
 
 # mc_stat PORT NAME: the value of one general statistic, via a plaintext port.
@@ -317,6 +335,7 @@ mc_stat() {
 mc_get() {
 	local fd line status=1 re=$'^VALUE [^ ]+ [0-9]+ ([0-9]+)\r$'
 	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+	_lib_ascii_login "$fd" || { exec {fd}>&-; return 1; }
 	printf 'get %s\r\n' "$2" >&"$fd"
 	IFS= read -r -t 5 line <&"$fd" || line=
 	if [[ $line =~ $re ]]; then
@@ -420,12 +439,13 @@ _lib_tls_answers() {
 _lib_port_file_ready() { [[ -s $1 ]]; }
 
 start_memcached() {
-	local var=$1 cert=server sasl_user='' sasl_pass='' port=-1 notls=0 extra=''
+	local var=$1 cert=server sasl_user='' sasl_pass='' ascii_user='' ascii_pass='' port=-1 notls=0 extra=''
 	shift
 	while [[ $# -gt 0 ]]; do
 		case $1 in
 		--cert) cert=$2; shift 2 ;;
 		--sasl) sasl_user=$2; sasl_pass=$3; shift 3 ;;
+		--ascii-auth) ascii_user=$2; ascii_pass=$3; shift 3 ;;
 		--port) port=$2; shift 2 ;;
 		--notls-port) notls=$2; shift 2 ;;
 		--extra) extra=$2; shift 2 ;;
@@ -433,12 +453,14 @@ start_memcached() {
 		esac
 	done
 	# Remember the options, so restart_memcached can repeat them.
-	printf -v "${var}_OPTS" '%s' "$(declare -p cert sasl_user sasl_pass extra)"
-	_lib_start_memcached "$var" "$cert" "$sasl_user" "$sasl_pass" "$port" "$notls" "$extra"
+	printf -v "${var}_OPTS" '%s' "$(declare -p cert sasl_user sasl_pass ascii_user ascii_pass extra)"
+	_lib_start_memcached "$var" "$cert" "$sasl_user" "$sasl_pass" "$port" "$notls" "$extra" \
+		"$ascii_user" "$ascii_pass"
 }
 
 _lib_start_memcached() {
 	local var=$1 cert=$2 sasl_user=$3 sasl_pass=$4 port=$5 notls=$6 extra=$7
+	local ascii_user=${8:-} ascii_pass=${9:-}
 	local portfile=$T/$var.ports pid p tls_port='' notls_port='' env=() args=()
 	[[ -f $PKI/$cert-chain.crt ]] || fail "start_memcached $var: no certificate $cert in $PKI"
 	args=(-u root -U 0 -p "$port" -l 127.0.0.1 -l "notls:127.0.0.1:$notls" -I 2m -m 1024 -c 4096
@@ -452,6 +474,10 @@ _lib_start_memcached() {
 			fail "saslpasswd2 for $var"
 		env=("SASL_CONF_PATH=$sdir")
 		args+=(-S)
+	fi
+	if [[ -n $ascii_user ]]; then
+		printf '%s:%s\n' "$ascii_user" "$ascii_pass" >"$T/$var.authfile"
+		args+=(-Y "$T/$var.authfile")
 	fi
 	# shellcheck disable=SC2206 # --extra is split on purpose
 	[[ -z $extra ]] || args+=($extra)
@@ -469,6 +495,9 @@ _lib_start_memcached() {
 	# works too but leaves accept() noise in memcached's log.
 	local probe=_lib_text_version
 	[[ -z $sasl_user ]] || probe=_lib_binary_version
+	# -Y: the probe logs in first (MC_ASCII_LOGIN is local to this call).
+	local MC_ASCII_LOGIN=${MC_ASCII_LOGIN:-}
+	[[ -z $ascii_user ]] || MC_ASCII_LOGIN="$ascii_user $ascii_pass"
 	while read -r p; do
 		if [[ -z $notls_port ]] && $probe "$p"; then
 			notls_port=$p
@@ -499,13 +528,14 @@ stop_memcached() {
 
 restart_memcached() {
 	local optvar=${1}_OPTS portvar=${1}_PORT notlsvar=${1}_NOTLS_PORT
-	local cert sasl_user sasl_pass extra
+	local cert sasl_user sasl_pass ascii_user='' ascii_pass='' extra
 	eval "${!optvar}"
 	if [[ ${2:-} == --extra ]]; then
 		extra=$3
-		printf -v "$optvar" '%s' "$(declare -p cert sasl_user sasl_pass extra)"
+		printf -v "$optvar" '%s' "$(declare -p cert sasl_user sasl_pass ascii_user ascii_pass extra)"
 	fi
-	_lib_start_memcached "$1" "$cert" "$sasl_user" "$sasl_pass" "${!portvar}" "${!notlsvar}" "$extra"
+	_lib_start_memcached "$1" "$cert" "$sasl_user" "$sasl_pass" "${!portvar}" "${!notlsvar}" "$extra" \
+		"$ascii_user" "$ascii_pass"
 }
 
 # ---------------------------------------------------------------- stunnel
