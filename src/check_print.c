@@ -151,8 +151,12 @@ void check_print_text(FILE *out, const struct check_result *r, time_t now,
         fprintf(out, "  auth       %s with %s and %s: ",
                 auth_mode_word(r->auth_mode), r->creds.user_var,
                 r->creds.pass_var);
-        fputs(r->auth == 1 ? "ok\n" : r->auth == 0 ? "FAILED\n"
-                                                 : "not tried\n", out);
+        if (r->auth == 1)
+            fputs("ok\n", out);
+        else if (r->auth == 0)
+            fprintf(out, "FAILED: %s\n", reason_words(r->why));
+        else
+            fputs("not tried\n", out);
     }
     if (r->protocol) {
         fprintf(out, "  memcache   %s protocol, ", r->protocol);
