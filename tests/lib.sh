@@ -48,6 +48,10 @@
 #                             in $(...): only this shell can reap it)
 #   run_memtunnel OUT ERR ARGS...  memtunnel in the foreground, bounded by
 #                             10 s; prints its exit status (124: it hung)
+#   run_check NAME ENV... -- ARGS...  memtunnel check ARGS with the VAR=VALUE
+#                             words ENV added, bounded by 20 s; stdout
+#                             $T/NAME.out, stderr $T/NAME.err; sets $status
+#                             and $out (the stdout)
 #
 # Checks and tools:
 #   ok DESC | fail DESC [DETAILS...] | assert_eq WANT GOT DESC
@@ -59,6 +63,9 @@
 #   free_port   py_run ARGS... ($PY with tests/mcread.py importable)
 #   MC_ASCII_LOGIN="USER PASS" mc_stat|mc_get|mc_set ...: log in first
 #   (memcached -Y), the login's STORED not shown
+#   split_env ENV... -- ARGS...  the words before -- into the array envs,
+#   those after it into the array args (declare both local in the caller)
+#   rnd   12 random hex digits (for user names and passwords)
 #
 # Every reader of memcache replies frames them by their lengths (the VALUE
 # or VA line's, the binary header's body length), never by looking for END
@@ -79,7 +86,8 @@ SCENARIO=$(basename "$0" .sh)
 # environment (a developer's MEMCACHIER_SERVERS, say) may leak in.
 _lib_pki=${MEMTUNNEL_TEST_PKI:-}
 unset "${!MEMTUNNEL_@}" MEMCACHIER_SERVERS MEMCACHEDCLOUD_SERVERS MEMCACHE_SERVERS \
-	MEMCACHIER_USERNAME MEMCACHIER_PASSWORD DYNO
+	MEMCACHIER_USERNAME MEMCACHIER_PASSWORD MEMCACHEDCLOUD_USERNAME MEMCACHEDCLOUD_PASSWORD \
+	MEMCACHE_USERNAME MEMCACHE_PASSWORD DYNO
 [[ -z $_lib_pki ]] || export MEMTUNNEL_TEST_PKI=$_lib_pki
 # memtunnel is not dumpable by default, so a scenario run by another user
 # than root could not read its /proc/PID/fd (the descriptor counts of
@@ -261,6 +269,7 @@ rss_bounded() {
 
 # cpu_ticks PID: its user + system time, in clock ticks ($hz a second).
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# shellcheck disable=SC2034 # read by the scenarios
 hz=$(getconf CLK_TCK)
 
 rss_kb() {
@@ -279,6 +288,22 @@ mcload() {
 free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# split_env ENV... -- ARGS...: the words before -- into the array envs,
+# the words after it into the array args; the caller's, when it declares
+# them local (`local envs args`).
+split_env() {
+	envs=()
+	while [[ $1 != -- ]]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	args=("$@")
+}
+
+# rnd: 12 random hex digits, for a user name or a password nobody else has.
+rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 
 # py_run ARGS...: $PY with tests/ on its module path (import mcread), and
 # no __pycache__ left in the tree. A function: in bg_start, use env with
@@ -645,4 +670,17 @@ run_memtunnel() {
 	[[ -x $MEMTUNNEL ]] || fail "memtunnel is built" "$MEMTUNNEL is missing (run make)"
 	timeout -k 2 10 "$MEMTUNNEL" "$@" >"$out" 2>"$err" </dev/null || status=$?
 	echo "$status"
+}
+
+# run_check NAME ENV... -- ARGS...: memtunnel check ARGS with ENV (VAR=VALUE
+# words) added to the environment, bounded by 20 s; stdout in $T/NAME.out,
+# stderr in $T/NAME.err; sets $status (its exit status) and $out (stdout).
+run_check() {
+	local name=$1 envs args
+	shift
+	split_env "$@"
+	status=0
+	env "${envs[@]}" timeout -k 2 20 "$MEMTUNNEL" check "${args[@]}" >"$T/$name.out" 2>"$T/$name.err" </dev/null ||
+		status=$?
+	out=$(cat "$T/$name.out")
 }

@@ -13,6 +13,7 @@ and a binary reply by the total body length of its 24-byte header.
     r.meta()     # MetaReply(code, flags, data): VA (data), HD, EN, MN, ...
     r.binary()   # BinaryReply(opcode, status, opaque, cas, extras, key,
                  # value)
+    first_bytes(sock, b"mn\r\n", 4)   # what a request's answer begins with
 
 The parse_* functions are pure: parse_X(buf, pos) returns (reply, end) for
 a complete reply at buf[pos:], or None when more bytes are needed; they
@@ -142,6 +143,20 @@ def parse_binary(buf, pos=0):
     return BinaryReply(h[1], status, int.from_bytes(h[12:16], "big"),
                        int.from_bytes(h[16:24], "big"), body[:extlen],
                        body[extlen:extlen + keylen], body[extlen + keylen:]), end
+
+
+def first_bytes(sock, request, n):
+    """Send request, then receive the first n bytes back and nothing past
+    them (a Reader on sock takes up after them); fewer if the peer closes
+    first. For checking that nothing came before a request's own reply."""
+    sock.sendall(request)
+    got = b""
+    while len(got) < n:
+        b = sock.recv(n - len(got))
+        if not b:
+            break
+        got += b
+    return got
 
 
 class Reader:

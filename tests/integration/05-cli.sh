@@ -18,18 +18,14 @@ good=(--servers localhost:11211)
 # those variables set, exits STATUS with one stderr line naming NAME and
 # nothing on stdout.
 expect_exit() {
-	local want=$1 name=$2 envs=() status err
+	local want=$1 name=$2 envs args status err
 	[[ -x $MEMTUNNEL ]] || fail "memtunnel is built" "$MEMTUNNEL is missing (run make)"
 	shift 2
-	while [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	shift
+	split_env "$@"
 	status=0
-	env "${envs[@]}" timeout -k 2 10 "$MEMTUNNEL" "$@" >"$T/cli.out" 2>"$T/cli.err" </dev/null || status=$?
+	env "${envs[@]}" timeout -k 2 10 "$MEMTUNNEL" "${args[@]}" >"$T/cli.out" 2>"$T/cli.err" </dev/null || status=$?
 	err=$(cat "$T/cli.err")
-	local what="${envs[*]}${envs[*]:+ }$*"
+	local what="${envs[*]}${envs[*]:+ }${args[*]}"
 	what=${what//"$PKI"/PKI}
 	what=${what//"$T"/T}
 	[[ $status == "$want" ]] || fail "'$what' exits $want" "got $status" "stderr: $err"

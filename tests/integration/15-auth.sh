@@ -25,7 +25,6 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # MC_*, MT*_* are set by lib.sh
 
-rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 user=mt-$(rnd)
 pass=Pw-$(rnd)
 start_memcached MC --ascii-auth "$user" "$pass"
@@ -124,12 +123,8 @@ def check(cond, what):
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
 # The connection's first reply is the answer to its first request: as
 # many bytes as MN\r\n holds, so a STORED passed on would show.
-s.sendall(b"mn\r\n")
-first = b""
-while len(first) < 4:
-    b = s.recv(4 - len(first))
-    check(b, "the first reply arrives (got %r)" % first)
-    first += b
+first = mcread.first_bytes(s, b"mn\r\n", 4)
+check(len(first) == 4, "the first reply arrives (got %r)" % first)
 check(first == b"MN\r\n", "the first bytes are the reply to mn, not the login's answer (got %r)" % first)
 r = mcread.Reader(s)
 values = {

@@ -18,7 +18,6 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # MC_*, MT*_* are set by lib.sh
 
-rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 user=sasl-$(rnd)
 pass=Pw-$(rnd)
 start_memcached MC --sasl "$user" "$pass"

@@ -23,7 +23,6 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # BACK_*, CIER_*, SILENT_*, MT*_* are set by lib.sh
 
-rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 user=cier-$(rnd)
 pass="Pw $(rnd):x y"
 start_memcached BACK
@@ -60,12 +59,8 @@ port = int(port)
 # A meta-protocol client, its first request sent at once: the first bytes
 # back are MN\r\n, not the login's STORED.
 s = socket.create_connection((host, port), timeout=10)
-s.sendall(b"mn\r\n")
-first = b""
-while len(first) < 4:
-    b = s.recv(4 - len(first))
-    check(b, "the first reply arrives (got %r)" % first)
-    first += b
+first = mcread.first_bytes(s, b"mn\r\n", 4)
+check(len(first) == 4, "the first reply arrives (got %r)" % first)
 check(first == b"MN\r\n", "the first bytes are the reply to mn (got %r)" % first)
 r = mcread.Reader(s)
 v = b"STORED\r\nVA 2\r\nMN\r\n\r\nEND\r\n" + os.urandom(20000)

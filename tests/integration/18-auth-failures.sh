@@ -23,8 +23,6 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # GOOD_*, BAD_*, PLAIN_*, SASL_*, MT*_*, RUN_* are set by lib.sh
 
-unset MEMCACHEDCLOUD_USERNAME MEMCACHEDCLOUD_PASSWORD MEMCACHE_USERNAME MEMCACHE_PASSWORD
-rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 cier_user=cier-$(rnd) cier_pass=CierPw-$(rnd)
 cloud_user=cloud-$(rnd) cloud_pass=CloudPw-$(rnd)
 start_memcached GOOD --ascii-auth "$cier_user" "$cier_pass"

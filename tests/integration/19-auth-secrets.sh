@@ -23,8 +23,6 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # NODE_*, BAD_* are set by start_memcached
 
-unset MEMCACHEDCLOUD_USERNAME MEMCACHEDCLOUD_PASSWORD MEMCACHE_USERNAME MEMCACHE_PASSWORD
-rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 tun_user=tun-$(rnd) tun_pass=TunPw-$(rnd)
 cier_user=cier-$(rnd) cier_pass=CierPw-$(rnd)
 cloud_user=cloud-$(rnd) cloud_pass=CloudPw-$(rnd)
@@ -120,32 +118,19 @@ assert_eq "MEMCACHEDCLOUD_PASSWORD MEMCACHEDCLOUD_USERNAME MEMCACHE_PASSWORD MEM
 no_secret "OFF: memtunnel's stdout and stderr" "$T/OFF.out" "$T/OFF.log"
 
 # ---- memtunnel check --auth memcached -------------------------------------------------
-# check NAME ENV... -- ARGS...: memtunnel check with ENV; $status, $out.
-check() {
-	local name=$1 envs=()
-	shift
-	while [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	status=0
-	env "${envs[@]}" timeout -k 2 20 "$MEMTUNNEL" check --ca "$PKI/ca.crt" --connect-timeout 3 "$@" \
-		>"$T/$name.out" 2>"$T/$name.err" </dev/null || status=$?
-	out=$(cat "$T/$name.out")
-}
+ca=(--ca "$PKI/ca.crt" --connect-timeout 3)
 node=(MEMCACHE_SERVERS="localhost:$NODE_PORT" MEMCACHE_USERNAME="$tun_user")
-check CHECK "${node[@]}" MEMCACHE_PASSWORD="$tun_pass" -- --auth memcached
+run_check CHECK "${node[@]}" MEMCACHE_PASSWORD="$tun_pass" -- "${ca[@]}" --auth memcached
 assert_eq 0 "$status" "CHECK: check --auth memcached against memcached -Y passes"
 assert_match "$out" $'\n  auth       memcached with MEMCACHE_USERNAME and MEMCACHE_PASSWORD: ok\n' "CHECK: the auth line"
 no_secret "CHECK: check's output" "$T/CHECK.out" "$T/CHECK.err"
-check CHECKBAD "${node[@]}" MEMCACHE_PASSWORD="$mc_pass" -- --auth memcached
+run_check CHECKBAD "${node[@]}" MEMCACHE_PASSWORD="$mc_pass" -- "${ca[@]}" --auth memcached
 assert_eq 69 "$status" "CHECKBAD: a wrong password exits 69"
 assert_match "$out" $'\n  auth       memcached with MEMCACHE_USERNAME and MEMCACHE_PASSWORD: FAILED: the server refused the credentials\n' \
 	"CHECKBAD: the auth line says the server refused the credentials"
 assert_match "$out" 'authentication failed' "CHECKBAD: the advice says authentication failed"
 no_secret "CHECKBAD: check's output" "$T/CHECKBAD.out" "$T/CHECKBAD.err"
-check JSON "${all_env[@]}" -- --auth memcached --json
+run_check JSON "${all_env[@]}" -- "${ca[@]}" --auth memcached --json
 assert_eq 69 "$status" "JSON: one node refuses: exit 69"
 out=$("$PY" - "$T/JSON.out" "$NODE_PORT" "$BAD_PORT" <<'EOF' 2>&1
 import json, sys
@@ -174,14 +159,10 @@ no_secret "JSON: check --json's output" "$T/JSON.out" "$T/JSON.err"
 # would leave a file) exits 78 with one line on stderr, nothing on stdout,
 # the command not run; $err is that line.
 config_error() {
-	local name=$1 envs=() status=0
+	local name=$1 envs args status=0
 	shift
-	while [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	env "${envs[@]}" timeout -k 2 10 "$MEMTUNNEL" --ca "$PKI/ca.crt" "$@" -- touch "$T/$name.ran" \
+	split_env "$@"
+	env "${envs[@]}" timeout -k 2 10 "$MEMTUNNEL" --ca "$PKI/ca.crt" "${args[@]}" -- touch "$T/$name.ran" \
 		>"$T/$name.out" 2>"$T/$name.err" </dev/null || status=$?
 	err=$(cat "$T/$name.err")
 	assert_eq 78 "$status" "$name: exit 78 ($err)"

@@ -18,11 +18,8 @@
 . "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC2153,SC2154 # *_PORT are set by start_memcached
 
-unset MEMCACHEDCLOUD_USERNAME MEMCACHEDCLOUD_PASSWORD MEMCACHE_USERNAME MEMCACHE_PASSWORD
-
 # One random user name and password per owner: MemCachier, Memcached Cloud,
 # memtunnel's own.
-rnd() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
 cier_user=cier-$(rnd) cier_pass=CierPw-$(rnd)
 cloud_user=cloud-$(rnd) cloud_pass=CloudPw-$(rnd)
 tun_user=tun-$(rnd) tun_pass=TunPw-$(rnd)
@@ -44,25 +41,15 @@ vars=(MEMTUNNEL_VARS="MEMCACHIER_SERVERS MEMCACHEDCLOUD_SERVERS"
 	MEMCACHIER_SERVERS="localhost:$CIER_PORT" MEMCACHEDCLOUD_SERVERS="localhost:$CLOUD_PORT")
 ca=(--ca "$PKI/ca.crt" --connect-timeout 2)
 
-# check NAME ENV... -- ARGS...: memtunnel check with exactly ENV added,
-# after the stand-ins' records were emptied; output in $T/NAME.out and
-# $T/NAME.err, records kept as $T/NAME.NODE.rec; sets $status and $out.
+# check NAME ENV... -- ARGS...: run_check (memtunnel check with exactly ENV
+# added) after the stand-ins' records were emptied; output in $T/NAME.out
+# and $T/NAME.err, records kept as $T/NAME.NODE.rec; sets $status and $out.
 check() {
-	local name=$1 envs=()
-	shift
-	while [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	shift
 	: >"$T/CIER.rec"
 	: >"$T/CLOUD.rec"
-	status=0
-	env "${envs[@]}" timeout -k 2 20 "$MEMTUNNEL" check "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null ||
-		status=$?
-	out=$(cat "$T/$name.out")
-	cp "$T/CIER.rec" "$T/$name.CIER.rec"
-	cp "$T/CLOUD.rec" "$T/$name.CLOUD.rec"
+	run_check "$@"
+	cp "$T/CIER.rec" "$T/$1.CIER.rec"
+	cp "$T/CLOUD.rec" "$T/$1.CLOUD.rec"
 }
 
 # received NAME NODE: the secrets (by owner and kind) that reached NODE in
