@@ -2,6 +2,7 @@
 # 40-concurrency: 1000 local connections open at once through one
 # memtunnel, each with its own upstream TLS connection, all answered
 # correctly (text, then binary protocol).
+# heavy
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"

@@ -3,6 +3,7 @@
 # One asks for a 100 KiB value (the replies dwarf the requests), one for a
 # missing key. memtunnel must push back instead of buffering: its VmRSS
 # stays under 64 MiB throughout, and other connections keep working.
+# heavy
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"

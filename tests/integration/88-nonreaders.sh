@@ -5,6 +5,7 @@
 # peak stays within 20 MiB (1 MiB per non-reader) of what it was before
 # the floods, other clients keep getting answers, and once the floods go
 # away its descriptors return to the idle count. Numbers are printed.
+# heavy
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"

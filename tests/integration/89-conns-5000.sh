@@ -10,6 +10,7 @@
 # --connect-timeout 30: 5 000 handshakes at once on a busy 2-core machine
 # can take longer than the default 5 s; this scenario is about descriptors
 # and memory, not handshake speed.
+# heavy
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"

@@ -84,6 +84,10 @@ out=$(mcload --port "$LWRAP_PORT" setget 2>&1) || fail "setget through the defau
 assert_match "$out" 'ok=1' "LWRAP: the default listener works"
 
 # Tunnel-only mode, no --listen: 127.0.0.1:11211 and 11212, when free.
+# make check runs two lanes of scenarios at once: the other lane's 94
+# waits for this part to end (the lock goes with the process).
+exec {default_ports_lock}>"${TMPDIR:-/tmp}/memtunnel-it-default-ports.lock"
+flock -w 60 "$default_ports_lock" || fail "the lock on the default ports"
 if [[ $(tcp_probe 11211 "" 1) == refused* && $(tcp_probe 11212 "" 1) == refused* ]]; then
 	start_memtunnel LTUNNEL --servers "$servers" --ca "$PKI/ca.crt"
 	check LTUNNEL 0 '^127\.0\.0\.1$'
@@ -93,6 +97,7 @@ else
 	echo "ok $((_lib_n + 1)) - # SKIP tunnel-only default address: 11211 or 11212 is in use here"
 	_lib_n=$((_lib_n + 1))
 fi
+exec {default_ports_lock}>&-
 
 # Other loopback addresses: no warn.
 start_any LLOOP2 --servers "$servers" --ca "$PKI/ca.crt" --listen 127.0.0.2:0
