@@ -168,7 +168,7 @@ temps=() # this build's temporary entries in the cache
 cleanup() {
 	local status=$?
 	if [[ $status -ne 0 && $keep_scratch -eq 1 ]]; then
-		printf ' !     build files kept in %s\n' "$scratch" >&2
+		warn "build files kept in $scratch"
 	else
 		rm -rf "$scratch"
 	fi
