@@ -4,11 +4,12 @@
 # linked statically; glibc stays dynamic.
 #
 #   buildpack/build-static.sh [--out FILE] [--cache DIR] [--work DIR]
+#                             [--key-out FILE [--key-only]]
 #   buildpack/build-static.sh --make-mirror DIR
 #   buildpack/build-static.sh --print-sources
 #
-# Used by `make static` (build/static/memtunnel) and by bin/compile; both get
-# the same binary for the same inputs.
+# Used by `make static` (build/static/memtunnel), by bin/compile and by
+# bin/build; all get the same binary for the same inputs.
 #
 # The steps, each in a file of its own under buildpack/lib/:
 #   source.sh   the source packages, fetched and verified by apt with a
@@ -31,6 +32,12 @@
 # after the binary passed its checks. Each build works in a scratch
 # directory of its own under --work: builds sharing --work or --cache may
 # run at the same time.
+#
+# --key-out FILE writes the key and what it is made of to FILE, one
+# "NAME VALUE" line each (key, memtunnel, os, arch, wolfssl, libuv, source:
+# the hash of memtunnel's sources, build: of the build's own files), once
+# the sources are resolved; with --key-only the script stops there, having
+# built nothing. bin/build keys its layer with it.
 #
 # Environment:
 #   MEMTUNNEL_SOURCE_MIRROR=DIR   source packages from DIR, a mirror written
@@ -73,6 +80,8 @@ cache=$root/build/static/cache
 work=$root/build/static/work
 mirror_out=
 print_sources=0
+key_out=
+key_only=0
 
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$script"
@@ -85,6 +94,8 @@ while [[ $# -gt 0 ]]; do
 	--work) work=$2; shift 2 ;;
 	--make-mirror) mirror_out=$2; shift 2 ;;
 	--print-sources) print_sources=1; shift ;;
+	--key-out) key_out=$2; shift 2 ;;
+	--key-only) key_only=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "build-static.sh: unknown argument: $1 (see --help)" >&2; exit 64 ;;
 	esac
@@ -102,6 +113,9 @@ now=${MEMTUNNEL_TEST_NOW:-$(date +%s)}
 [[ $now =~ ^[0-9]+$ ]] || die "MEMTUNNEL_TEST_NOW must be seconds since the epoch, not '$now'"
 jobs=${MEMTUNNEL_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "MEMTUNNEL_BUILD_JOBS must be a positive number, not '$jobs'"
+if [[ $key_only -eq 1 && -z $key_out ]]; then
+	die "--key-only needs --key-out FILE"
+fi
 if [[ -n $mirror && -n $mirror_out ]]; then
 	die "--make-mirror reads the network archive; unset MEMTUNNEL_SOURCE_MIRROR"
 fi
@@ -168,12 +182,12 @@ temps=() # this build's temporary entries in the cache
 cleanup() {
 	local status=$?
 	if [[ $status -ne 0 && $keep_scratch -eq 1 ]]; then
-		printf ' !     build files kept in %s\n' "$scratch" >&2
+		warn "build files kept in $scratch"
 	else
 		rm -rf "$scratch"
 	fi
 	[[ ${#temps[@]} -eq 0 ]] || rm -rf "${temps[@]}"
-	rm -f "$out.tmp.$$"
+	rm -f "$out.tmp.$$" ${key_out:+"$key_out.tmp.$$"}
 	exit "$status"
 }
 trap cleanup EXIT
@@ -208,6 +222,16 @@ version=$(sed -n 's/^VERSION[[:space:]]*:\{0,1\}=[[:space:]]*//p' "$root/Makefil
 srcs=("$root"/src/*.c)
 [[ ${#srcs[@]} -gt 0 ]] || die "no sources in $root/src"
 
+# hashes KIND FILE...: a "KIND PATH SHA-256" line per file, PATH relative to
+# the repository.
+hashes() {
+	local kind=$1 h f
+	shift
+	sha256sum -- "$@" | while read -r h f; do
+		echo "$kind ${f#"$root"/} $h"
+	done
+}
+
 libs_keys
 manifest=$scratch/manifest
 {
@@ -220,15 +244,28 @@ manifest=$scratch/manifest
 	echo "libuv $uv_id"
 	# The build's own files: these scripts, and the makefiles that give
 	# memtunnel its flags (the Makefile and what it includes).
-	for f in "$script" "$libdir"/*.sh "$root"/Makefile "$root"/buildpack/static.mk "$root"/tests/bench/bench.mk; do
-		echo "build ${f#"$root"/} $(sha <"$f")"
-	done
-	for f in "$root"/src/*.c "$root"/src/*.h; do
-		echo "src ${f#"$root"/} $(sha <"$f")"
-	done
+	# (One sha256sum for all: a process per file made the key take seconds
+	# on a busy machine, and a reused build must take less than five.)
+	hashes build "$script" "$libdir"/*.sh "$root"/Makefile "$root"/buildpack/static.mk "$root"/tests/bench/bench.mk
+	hashes src "$root"/src/*.c "$root"/src/*.h
 } >"$manifest"
 key=$(sha <"$manifest")
 cached=$cache/memtunnel-$key
+
+if [[ -n $key_out ]]; then
+	{
+		echo "key $key"
+		echo "memtunnel $version"
+		echo "os $os_id $os_version"
+		echo "arch $arch"
+		echo "wolfssl $wolf_ver"
+		echo "libuv $libuv_mode $uv_ver"
+		echo "source $(grep '^src ' "$manifest" | sha)"
+		echo "build $(grep '^build ' "$manifest" | sha)"
+	} >"$key_out.tmp.$$"
+	mv -f "$key_out.tmp.$$" "$key_out"
+	[[ $key_only -eq 0 ]] || exit 0
+fi
 
 # install_binary FROM: copy to --out without ever leaving a partial file.
 install_binary() {

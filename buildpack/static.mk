@@ -11,7 +11,9 @@
 #                    MEMTUNNEL_SOURCE_MIRROR=build/source-mirror
 #   check-buildpack  bin/detect, bin/compile (twice, as a non-root user),
 #                    bin/release, the app's Procfile command, source
-#                    mirrors intact and corrupted; then every example app
+#                    mirrors intact and corrupted; the Cloud Native
+#                    Buildpack (buildpack.toml, bin/detect, bin/build twice
+#                    as a lifecycle runs them); then every example app
 #                    through the static binary
 #   bench-static     throughput through bin/memtunnel (Debian's wolfSSL)
 #                    against build/static/memtunnel

@@ -59,15 +59,14 @@ mirror_check() {
 	done < <(cd "$dir" && find . -type f -print0)
 	for path in "${!listed[@]}"; do
 		if [[ ! -f $dir/$path ]]; then
-			printf ' !     missing from the mirror: %s\n' "$dir/$path" >&2
+			warn "missing from the mirror: $dir/$path"
 			bad=1
 			continue
 		fi
 		hash=$(sha256sum <"$dir/$path")
 		hash=${hash%% *}
 		if [[ $hash != "${listed[$path]}" ]]; then
-			printf ' !     checksum mismatch: %s\n' "$dir/$path" >&2
-			printf ' !       want %s\n !       got  %s\n' "${listed[$path]}" "$hash" >&2
+			warn "checksum mismatch: $dir/$path" "  want ${listed[$path]}" "  got  $hash"
 			bad=1
 		fi
 	done

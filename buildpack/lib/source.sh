@@ -285,9 +285,8 @@ check_valid_until() {
 	[[ ${#seen[@]} -gt 0 ]] || die "apt lists no signed Sources index; stopping"
 	[[ ${#expired[@]} -gt 0 ]] || return 0
 	if [[ $allow_expired -eq 1 ]]; then
-		printf ' !     warning: MEMTUNNEL_ALLOW_EXPIRED_INDEX=1: building from a signed index past its Valid-Until:\n' >&2
-		printf ' !     warning:   %s\n' "${expired[@]}" >&2
-		printf ' !     warning: its wolfssl may lack the security fixes published since\n' >&2
+		warn "warning: MEMTUNNEL_ALLOW_EXPIRED_INDEX=1: building from a signed index past its Valid-Until:" \
+			"${expired[@]/#/warning:   }" "warning: its wolfssl may lack the security fixes published since"
 		return 0
 	fi
 	die "signed index past its Valid-Until: ${expired[0]}" "${expired[@]:1}" \

@@ -6,7 +6,8 @@
 # cache, the app's Procfile command in a fresh shell that sources .profile.d,
 # the refusal to overwrite files of the app, builds from a local source
 # mirror, intact and corrupted, and memtunnel compiled with the Makefile's
-# flags.
+# flags. Then the same buildpack as a Cloud Native Buildpack (cnb.sh:
+# buildpack.toml, bin/detect and bin/build as a CNB lifecycle runs them).
 #
 #   tests/buildpack/run.sh
 #
@@ -799,6 +800,11 @@ concurrent_ok() {
 	[[ -z $left ]] || { printf 'left behind:\n%s\n' "$left"; return 1; }
 }
 check "two builds at once sharing work and cache directories both succeed" concurrent_ok
+
+# ---------------------------------------------------------------- Cloud Native Buildpack
+
+# shellcheck source-path=SCRIPTDIR source=cnb.sh
+. "$here/cnb.sh"
 
 [[ ! -e $T/first-fail.txt ]] || cat "$T/first-fail.txt"
 echo "$passed passed, $failed failed"
