@@ -5,7 +5,7 @@
 # error (invalid access, uninitialised use, bad free) and nothing
 # definitely or indirectly lost.
 #
-#   tests/valgrind.sh [SCENARIO...]      default: 10 20 60 72 73 87 96
+#   tests/valgrind.sh [SCENARIO...]      default: 10 17 20 60 72 73 87 96
 #
 # Uses $MEMTUNNEL (default bin/memtunnel) as the binary under test, and
 # $MCLOAD and $MEMTUNNEL_TEST_PKI like tests/integration/run.sh. The
@@ -35,7 +35,7 @@ scenarios=("$@")
 # 71-child-env would see valgrind's own variables (LD_PRELOAD, ...) in the
 # child's environment; 72 and 73 cover wrapper mode instead. 87 adds
 # clients that abort mid-transfer, 96 client certificates.
-[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(10 20 60 72 73 87 96)
+[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(10 17 20 60 72 73 87 96)
 
 logs=$root/build/valgrind
 rm -rf "$logs"
