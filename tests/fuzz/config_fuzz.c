@@ -128,8 +128,14 @@ static void check_childenv(const struct config *cfg, char *const envp[])
                                   i ? "," : "", cfg->sources[k].first + i + 1);
         lists[k] = bufs[k];
     }
-    if (childenv_build(&ce, envp, cfg->sources, cfg->nsources, lists) == 0) {
+    if (childenv_build(&ce, envp, cfg->sources, cfg->nsources, lists,
+                       cfg->auth != CONFIG_AUTH_NONE) == 0) {
         const char *active = childenv_get(&ce, "MEMTUNNEL_ACTIVE");
+        /* With --auth on, memtunnel logs in: no pair reaches the child. */
+        if (cfg->auth != CONFIG_AUTH_NONE)
+            for (k = 0; k < cfg->nservers; k++)
+                check(childenv_get(&ce, cfg->servers[k].creds.pass_var) == NULL,
+                      "no credential in the child with --auth");
         check(active != NULL && strcmp(active, "1") == 0,
               "MEMTUNNEL_ACTIVE=1 in the child");
         check(cfg->nsources == 0 || childenv_get(&ce, "MEMCACHE_SERVERS") != NULL,
