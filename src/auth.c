@@ -154,11 +154,10 @@ static enum auth_verdict text_reply(const unsigned char *p, size_t n,
         return AUTH_FAILED;
     }
     line--;
-    if (line == 6 && memcmp(p, "STORED", 6) == 0 && line + 2 == n)
-        return AUTH_OK;
     if (line == 6 && memcmp(p, "STORED", 6) == 0)
-        *why = REASON_AUTH_UNEXPECTED;          /* more than the answer */
-    else if (line == 5 && memcmp(p, "ERROR", 5) == 0)
+        /* More than the answer is wrong: the client has not spoken. */
+        return n == line + 2 ? AUTH_OK : AUTH_FAILED;
+    if (line == 5 && memcmp(p, "ERROR", 5) == 0)
         *why = REASON_AUTH_UNSUPPORTED;         /* no such command here */
     else if (starts(p, line, "CLIENT_ERROR ") || starts(p, line, "SERVER_ERROR "))
         *why = REASON_AUTH_REFUSED;

@@ -49,10 +49,8 @@ static int is_credential(const char *e, const struct config_source *sources,
         if (names_pair(e, provider_prefixes[j], strlen(provider_prefixes[j])))
             return 1;
     for (size_t k = 0; k < nsources; k++) {
-        size_t n = strlen(sources[k].name);
-        if (sources[k].is_var && n > 8
-            && strcmp(sources[k].name + n - 8, "_SERVERS") == 0
-            && names_pair(e, sources[k].name, n - 7))
+        size_t n = config_source_pair_prefix(&sources[k]);
+        if (n > 0 && names_pair(e, sources[k].name, n))
             return 1;
     }
     return 0;

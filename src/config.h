@@ -85,6 +85,14 @@ struct config_source {
     size_t first, count;
 };
 
+/*
+ * The prefix of the credential pair beside source s (FOO_SERVERS ->
+ * "FOO_", as a length of s->name), or 0 when it has none (--servers, a
+ * variable not named *_SERVERS).  The one rule for config_creds.c and
+ * childenv.c.
+ */
+size_t config_source_pair_prefix(const struct config_source *s);
+
 struct config {
     enum config_mode mode;
 

@@ -11,6 +11,13 @@
 
 static const char own_prefix[] = "MEMTUNNEL_";
 
+size_t config_source_pair_prefix(const struct config_source *s)
+{
+    size_t n = strlen(s->name);
+    return s->is_var && n > 8 && strcmp(s->name + n - 8, "_SERVERS") == 0
+           ? n - 7 : 0;
+}
+
 /* PREFIX USERNAME and PASSWORD: their names always, their values when
  * both are set and not empty. */
 static int try_pair(char *const envp[], struct config_creds *c,
@@ -33,13 +40,10 @@ static size_t source_prefix(const struct config *cfg, size_t i,
 {
     for (size_t k = 0; k < cfg->nsources; k++) {
         const struct config_source *s = &cfg->sources[k];
-        size_t n = strlen(s->name);
-
         if (i < s->first || i >= s->first + s->count)
             continue;
         *name = s->name;
-        return s->is_var && n > 8 && strcmp(s->name + n - 8, "_SERVERS") == 0
-               ? n - 7 : 0;
+        return config_source_pair_prefix(s);
     }
     return 0;
 }
