@@ -134,6 +134,7 @@ struct config {
     int on_heroku;                    /* DYNO is set */
     unsigned prewarm;
     unsigned busy_poll_us;            /* longest poll window, 0 = never */
+    enum config_switch reuse;         /* --reuse: auto, on (yes), off (no) */
     enum config_auth auth;
     unsigned stats_interval;          /* seconds, 0 = off */
     unsigned expiry_warn_days;

@@ -39,6 +39,20 @@ static const struct config_word switch_words[] = {
     { NULL, 0, 0, NULL }
 };
 
+/* --reuse: auto, on, off, and boolean spellings too. */
+static const struct config_word reuse_words[] = {
+    { "auto", CONFIG_AUTO, 0, "only where the app cannot have logged in on "
+      "the connection itself: with --auth, or for a node without "
+      "credentials" },
+    { "on", CONFIG_YES, 0, "also where credentials exist; a connection on "
+      "which the client logged in is still never reused" },
+    { "off", CONFIG_NO, 0, "a new upstream connection for every client" },
+    { "yes", CONFIG_YES, 1, NULL }, { "true", CONFIG_YES, 1, NULL },
+    { "1", CONFIG_YES, 1, NULL }, { "no", CONFIG_NO, 1, NULL },
+    { "false", CONFIG_NO, 1, NULL }, { "0", CONFIG_NO, 1, NULL },
+    { NULL, 0, 0, NULL }
+};
+
 static const struct config_word verify_words[] = {
     { "full", CONFIG_VERIFY_FULL, 0, "chain, dates and host name" },
     { "chain", CONFIG_VERIFY_CHAIN, 0, "no name check" },
@@ -153,6 +167,11 @@ const struct config_opt config_opts[CONFIG_NOPTS] = {
         TO(busy_poll_us),
         .help = "poll the loop instead of sleeping for at most this long, "
                 "when events come that often; 0 = never" },
+    [OPT_REUSE] = { "--reuse", "MODE", "MEMTUNNEL_REUSE", CONFIG_KIND_WORD,
+        .words = reuse_words, .def = "auto", TO(reuse),
+        .help = "give an upstream connection that a client left at a "
+                "request boundary, proved idle by a sentinel, to the next "
+                "client instead of a new handshake" },
     [OPT_AUTH] = { "--auth", "MODE", "MEMTUNNEL_AUTH", CONFIG_KIND_WORD,
         .words = auth_words, .def = "none", TO(auth),
         .help = "log in on every upstream connection for the client, before "

@@ -7,8 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -29,6 +33,9 @@ void conn_env_init(struct conn_env *env, uv_loop_t *loop,
     env->arg = arg;
     env->conns = NULL;
     env->live = env->peak = 0;
+    if (getrandom(&env->rng, sizeof env->rng, GRND_NONBLOCK) != sizeof env->rng)
+        env->rng = uv_hrtime();
+    env->rng |= 1;
 }
 
 size_t conn_live(const struct conn_env *env)
@@ -73,6 +80,8 @@ void conn_unref(struct conn *c)
     buf_free(&c->to_client);
     buf_free(&c->client_inflight);
     buf_free(&c->auth_in);
+    buf_free(&c->early);
+    free(c->rz);
     uv_freeaddrinfo(c->addrs);
     free(c);
     env->live--;
@@ -107,13 +116,15 @@ void conn_close(struct conn *c, enum log_level level, const char *at,
         c->refill_owed = 0;
         upstream_spare_refill(c->up);
     }
-    if (c->spare) {
+    if (c->spare || c->pooled) {
         /* No client is affected: a failing upstream shows up in the warn
          * lines of real connections, without a line per retry. */
         level = LOG_DEBUG;
         if (c->parked)
             upstream_spare_unpark(c->up, c);
-        c->parked = 0;
+        if (c->pooled)
+            upstream_pool_remove(c->up, c);
+        c->parked = c->pooled = 0;
     }
     if (level <= LOG_WARN && c->state != CONN_OPEN)
         upstream_failed(c->up, c->state == CONN_AUTHENTICATING
@@ -161,6 +172,11 @@ void conn_on_timer(uv_timer_t *timer)
     struct conn *c = timer->data;
     const struct config *cfg = c->env->cfg;
 
+    if (c->lobby) {
+        /* Silent since it connected (only --idle-timeout arms this). */
+        conn_close(c, LOG_INFO, "idle-timeout", REASON_IDLE_TIMEOUT, NULL);
+        return;
+    }
     switch (c->state) {
     case CONN_RESOLVING:
     case CONN_CONNECTING:
@@ -176,7 +192,7 @@ void conn_on_timer(uv_timer_t *timer)
     case CONN_OPEN:
         break;
     }
-    if (c->spare) {
+    if (c->spare || c->pooled) {
         conn_close(c, LOG_DEBUG, "spare-refreshed", REASON_SPARE_STALE, NULL);
         return;
     }
@@ -267,9 +283,99 @@ static struct conn *take_spare(struct upstream *up)
     return NULL;
 }
 
+/*
+ * A pooled connection (--reuse) that nothing came on since it was proved
+ * idle: not a FIN, not a byte, not an error.  The read events may not have
+ * run yet: peek.
+ */
+static struct conn *take_pooled(struct upstream *up, int proto)
+{
+    struct conn *c;
+
+    while ((c = upstream_pool_pop(up, proto)) != NULL) {
+        char byte;
+        uv_os_fd_t fd;
+        c->pooled = 0;
+        ssize_t r = -1;
+        if (uv_fileno((uv_handle_t *)&c->upstream, &fd) == 0)
+            r = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return c;
+        conn_close(c, LOG_DEBUG, "spare-closed",
+                   r > 0 ? REASON_SPARE_UNASKED : REASON_SPARE_CLOSED, NULL);
+    }
+    return NULL;
+}
+
+/* Give the client of lobby L to c: a pooled connection or a spare. */
+static int hand_over(struct conn *L, struct conn *c, int reused)
+{
+    uv_os_fd_t fd;
+    int nfd;
+
+    /* The socket moves by a duplicate: L's handle closes its own fd. */
+    if (uv_fileno((uv_handle_t *)&L->client, &fd) < 0
+        || (nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return -1;
+    uv_tcp_init(c->env->loop, &c->client);
+    c->client.data = c;
+    if (uv_tcp_open(&c->client, nfd) < 0) {
+        close(nfd);
+        return -1;
+    }
+    c->has_client = 1;
+    c->pending++;
+    c->counted = L->counted;
+    L->counted = 0;
+    c->started = c->last_active = uv_now(c->env->loop);
+    uv_timer_stop(&c->timer);
+    if (reused) {
+        upstream_reused(c->up);
+        conn_setup_warn_unverified(c);
+    }
+    log_event(LOG_DEBUG, reused ? "reused" : "paired", "upstream", c->up->name,
+              NULL);
+    return 0;
+}
+
+void conn_lobby_first(struct conn *L, const char *p, size_t n)
+{
+    struct upstream *up = L->up;
+
+    L->lobby = 0;
+    uv_read_stop((uv_stream_t *)&L->client);
+    L->client_reading = 0;
+    int proto = (unsigned char)p[0] == 0x80 ? MCFRAME_BINARY : MCFRAME_TEXT;
+    struct conn *c = take_pooled(up, proto);
+    int reused = c != NULL;
+    if (c == NULL)
+        c = take_spare(up);
+    if (c != NULL && hand_over(L, c, reused) == 0) {
+        conn_close(L, LOG_DEBUG, NULL, REASON_DONE, NULL);
+        conn_io_start(c);
+        if (!c->closing)
+            conn_io_client_bytes(c, p, n);
+        return;
+    }
+    if (c != NULL)
+        conn_close(c, LOG_DEBUG, "closed", REASON_OTHER, "cannot hand over");
+    /* Nothing ready: a connection of its own, the bytes waiting. */
+    if (buf_append(&L->early, p, n) < 0) {
+        conn_close(L, LOG_ERROR, "out-of-memory", REASON_OUT_OF_MEMORY,
+                   "keeping a client's first bytes");
+        return;
+    }
+    L->started_ns = uv_hrtime();
+    conn_setup_start(L);
+}
+
 void conn_accept(struct conn_env *env, struct upstream *up, struct listener *l)
 {
-    struct conn *c = take_spare(up);
+    /* With connections pooled, the client's first byte says which one it
+     * may have (memcached holds each to one protocol): it waits in a
+     * lobby.  Without, it is paired at once. */
+    int lobby = upstream_pool_any(up);
+    struct conn *c = lobby ? NULL : take_spare(up);
     int fresh = c == NULL;
 
     if (fresh && (c = conn_new(env, up)) == NULL)
@@ -291,6 +397,11 @@ void conn_accept(struct conn_env *env, struct upstream *up, struct listener *l)
      * and a timeout armed from it fires early by that much. */
     uv_update_time(env->loop);
     c->started = c->last_active = uv_now(env->loop);
+    if (lobby) {
+        c->lobby = 1;
+        conn_io_lobby_start(c);
+        return;
+    }
     if (fresh) {
         c->started_ns = uv_hrtime();
         conn_setup_start(c);
@@ -307,7 +418,7 @@ void conn_close_all(struct conn_env *env, int all)
 {
     for (struct conn *c = env->conns, *next; c; c = next) {
         next = c->next;
-        if (all || c->state != CONN_OPEN || c->spare)
+        if (all || c->state != CONN_OPEN || c->spare || c->pooled)
             conn_close(c, LOG_DEBUG, "closed", REASON_STOPPING, NULL);
     }
 }

@@ -14,6 +14,7 @@
 #define MEMTUNNEL_CONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
@@ -40,6 +41,7 @@ struct conn_env {
     /* The conn module's alone. */
     struct conn *conns;                  /* every live connection */
     size_t live, peak;                   /* their number, and its peak */
+    uint64_t rng;                        /* the sentinels' opaques */
     char rbuf[CONN_IO_CHUNK];            /* socket reads, consumed in read_cb */
     char pbuf[CONN_IO_CHUNK];            /* decrypted plaintext, likewise */
 };

@@ -2,8 +2,9 @@
  * conn_int.h: one tunnelled connection, shared by the files of the conn
  * module: conn.c (its life: accept or take a spare, timers, close),
  * conn_setup.c (resolve, connect, handshake and verify), conn_auth.c (the
- * login of --auth) and conn_io.c (its bytes: both directions,
- * backpressure, half-close).  Not for other modules.
+ * login of --auth), conn_io.c (its bytes: both directions, backpressure,
+ * half-close) and conn_reuse.c (--reuse: the framers, the sentinel, the
+ * idle pool).  Not for other modules.
  *
  * Every accepted local connection ("client") gets its own TLS connection
  * to its listener's upstream:
@@ -42,6 +43,16 @@
  * Upstream close_notify or EOF: flush what is queued for the client, then
  * shut the client down and close.  Errors close both sides at once.
  *
+ * Reuse (--reuse).  While a connection may still be reused, mcframe
+ * follows both directions.  When the client ends at a request boundary,
+ * a sentinel goes up instead of close_notify ("draining"); the replies
+ * still flow to the client, and the sentinel's answer, which never does,
+ * proves that all of them came.  Once the client's queue is written
+ * ("drained"), the client's handle alone is closed and the connection,
+ * OPEN and without a client, waits in its upstream's idle pool
+ * ("pooled") for the next client, as a spare does.  Any doubt: it is
+ * finished as before, closing both sides.
+ *
  * Lifetime.  A connection counts its open handles and outstanding requests
  * in `pending`; every callback decrements it and the last one frees the
  * connection.  Once `closing` is set, callbacks only do that.
@@ -57,6 +68,7 @@
 #include "buf.h"
 #include "conn.h"
 #include "log.h"
+#include "mcframe.h"
 #include "reason.h"
 #include "tlsconn.h"
 #include "upstream.h"
@@ -67,6 +79,14 @@ enum conn_state {
     CONN_HANDSHAKING,
     CONN_AUTHENTICATING,
     CONN_OPEN,
+};
+
+/* --reuse: both directions framed; made at the client's first byte. */
+struct conn_reuse {
+    struct mcreq req;
+    struct mcreply reply;
+    unsigned char held[MCFRAME_SENTINEL_MAX];   /* server bytes kept back */
+    size_t nheld;
 };
 
 struct conn {
@@ -99,6 +119,18 @@ struct conn {
     unsigned client_eof : 1, upstream_done : 1;
     unsigned client_shut : 1, upstream_shut : 1;
     unsigned awaiting : 1;               /* sent upstream, no reply since */
+    unsigned framing : 1;                /* may still be reused: rz follows */
+    unsigned draining : 1;               /* the sentinel is out */
+    unsigned drained : 1;                /* its answer came: detach the
+                                            client once its queue is out */
+    unsigned pooled : 1;                 /* idle in up's pool, no client */
+    unsigned lobby : 1;                  /* a client whose first bytes
+                                            choose its connection */
+    int pool_proto;                      /* pooled: the protocol the server
+                                            holds it to (MCFRAME_NONE: any) */
+    struct buf early;                    /* the client's first bytes, read
+                                            in the lobby, until OPEN */
+    struct conn_reuse *rz;               /* NULL until the first byte */
 
     uint64_t started, last_active;       /* loop time, ms */
     uint64_t started_ns;                 /* for the handshake time */
@@ -142,6 +174,11 @@ void conn_arm_timer(struct conn *c);
 /* The timer's callback, for every state (conn_setup.c arms it). */
 void conn_on_timer(uv_timer_t *timer);
 
+/* The lobby's client sent its first bytes (p, n): its protocol picks a
+ * pooled connection of the same, else a spare, else this connection
+ * connects, with the bytes waiting until it is open. */
+void conn_lobby_first(struct conn *c, const char *p, size_t n);
+
 /* conn_setup.c */
 
 /* Resolve (unless the upstream is an IP literal), connect, handshake; the
@@ -156,6 +193,10 @@ void conn_setup_handshake(struct conn *c);
  * client or as a ready spare. */
 void conn_setup_opened(struct conn *c);
 
+/* With --verify none, the warn line every connection gets (a reused one
+ * too: the client is new). */
+void conn_setup_warn_unverified(struct conn *c);
+
 /* conn_auth.c */
 
 /* Send the login of --auth over the verified session and wait for the
@@ -168,6 +209,29 @@ void conn_auth_read(struct conn *c);
 /* The login failed (why, with words or the reason's own): one rate-
  * limited error line, counted, and the connection closes. */
 void conn_auth_failed(struct conn *c, enum reason why, const char *words);
+
+/* conn_reuse.c */
+
+/* A client attaches: framing starts when up allows reuse. */
+void conn_reuse_attach(struct conn *c);
+
+/* Client bytes on their way up. */
+void conn_reuse_request(struct conn *c, const char *p, size_t n);
+
+/* n server bytes just decrypted at p, with MCFRAME_SENTINEL_MAX bytes of
+ * room after them: leaves the client's bytes at p (bytes kept back from
+ * earlier come first) and returns their count; keeps back what may be the
+ * sentinel's answer, and notes the answer. */
+size_t conn_reuse_reply(struct conn *c, char *p, size_t n);
+
+/* The client ended (EOF): send the sentinel and return 1 when the
+ * connection may be kept; 0 to finish it as before. */
+int conn_reuse_start(struct conn *c);
+
+/* Once the sentinel's answer came and the client's queue is written: the
+ * client is closed and the connection pooled (or closed).  Returns 1 when
+ * the connection is draining or drained (the caller leaves it be). */
+int conn_reuse_settle(struct conn *c);
 
 /* conn_io.c */
 
@@ -185,8 +249,18 @@ void conn_io_flush_upstream(struct conn *c);
 void conn_io_upstream_read_start(struct conn *c);
 void conn_io_upstream_read_stop(struct conn *c);
 
-/* The handshake verified and a client is attached: let bytes flow. */
+/* The handshake verified and a client is attached: let bytes flow (the
+ * early ones first). */
 void conn_io_start(struct conn *c);
+
+/* Read a lobby's client for its first bytes. */
+void conn_io_lobby_start(struct conn *c);
+
+/* Client bytes, read or early: framed, encrypted and sent up. */
+void conn_io_client_bytes(struct conn *c, const char *p, size_t n);
+
+/* Bytes queued for the client: in the queue or in a write. */
+size_t conn_io_queued_down(const struct conn *c);
 
 /* Whether the upstream owes this connection a reply (for --busy-poll's
  * choice of window); set when client bytes go up, cleared by the reply

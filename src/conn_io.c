@@ -25,6 +25,11 @@ static size_t queued_down(const struct conn *c)
     return buf_len(&c->to_client) + buf_len(&c->client_inflight);
 }
 
+size_t conn_io_queued_down(const struct conn *c)
+{
+    return queued_down(c);
+}
+
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
@@ -203,7 +208,8 @@ void conn_io_flush_upstream(struct conn *c)
     } else if (!c->client_reading && !c->client_eof && q < LOW_WATER) {
         client_read_start(c);
     }
-    if (c->client_eof && q == 0 && !c->upstream_shut && !c->upstream_done) {
+    if (c->client_eof && q == 0 && !c->upstream_shut && !c->upstream_done
+        && !c->draining && !c->drained) {
         c->upstream_shut = 1;
         c->upstream_shutdown.data = c;
         if (uv_shutdown(&c->upstream_shutdown, (uv_stream_t *)&c->upstream,
@@ -229,20 +235,39 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             conn_close_uv(c, LOG_DEBUG, "client-gone", (int)nread);
             return;
         }
+        if (c->lobby) {
+            /* Gone before its first byte: nothing to do. */
+            conn_close(c, LOG_DEBUG, "closed", REASON_DONE, NULL);
+            return;
+        }
         /* Half-close: the upstream still owes us its answers. */
         c->client_eof = 1;
         c->last_active = uv_now(s->loop);
-        tlsconn_close_notify(&c->tls);
+        if (!conn_reuse_start(c))
+            tlsconn_close_notify(&c->tls);
+        if (c->closing)
+            return;
         conn_io_flush_upstream(c);
         if (!c->closing)
             conn_arm_timer(c);
         maybe_finish(c);
         return;
     }
-    c->bytes_up += (size_t)nread;
-    upstream_bytes(c->up, (size_t)nread, 0);
-    c->last_active = uv_now(s->loop);
-    if (tlsconn_write(&c->tls, b->base, (size_t)nread) < 0) {
+    if (c->lobby) {
+        conn_lobby_first(c, b->base, (size_t)nread);
+        return;
+    }
+    conn_io_client_bytes(c, b->base, (size_t)nread);
+}
+
+void conn_io_client_bytes(struct conn *c, const char *p, size_t n)
+{
+    c->bytes_up += n;
+    upstream_bytes(c->up, n, 0);
+    c->last_active = uv_now(c->timer.loop);
+    if (c->framing)
+        conn_reuse_request(c, p, n);
+    if (tlsconn_write(&c->tls, p, n) < 0) {
         conn_close_tls(c, LOG_WARN, "upstream-closed");
         return;
     }
@@ -294,17 +319,19 @@ void conn_io_down(struct conn *c)
      * a server that answers a pipeline with one record per reply would
      * otherwise cost one write(2) per reply. */
     while (!c->closing && !c->upstream_done) {
+        /* Framed bytes may grow by what was kept back (conn_reuse_reply). */
+        size_t room = sizeof t->pbuf - (c->framing ? MCFRAME_SENTINEL_MAX : 0);
         if (queued_down(c) + have >= HIGH_WATER) {
             conn_io_upstream_read_stop(c);
             break;
         }
-        if (have == sizeof t->pbuf) {
+        if (have >= room) {
             deliver(c, t->pbuf, have);
             have = 0;
             continue;
         }
-        ssize_t n = tlsconn_read(&c->tls, t->pbuf + have, sizeof t->pbuf - have);
-        if (n > 0 && c->spare) {
+        ssize_t n = tlsconn_read(&c->tls, t->pbuf + have, room - have);
+        if (n > 0 && (c->spare || c->pooled)) {
             conn_close(c, LOG_DEBUG, "spare-closed", REASON_SPARE_UNASKED, NULL);
             return;
         }
@@ -312,7 +339,8 @@ void conn_io_down(struct conn *c)
             if (!c->session_kept)
                 conn_io_keep_session(c);
             conn_io_await(c, 0);
-            have += (size_t)n;
+            have += c->framing ? conn_reuse_reply(c, t->pbuf + have, (size_t)n)
+                               : (size_t)n;
             continue;
         }
         if (have > 0) {
@@ -323,7 +351,7 @@ void conn_io_down(struct conn *c)
         }
         if (n == TLSCONN_AGAIN)
             break;
-        if (c->spare) {
+        if (c->spare || c->pooled) {
             if (n == TLSCONN_ERROR)
                 conn_close_tls(c, LOG_DEBUG, "spare-closed");
             else
@@ -364,7 +392,8 @@ static void on_client_shutdown(uv_shutdown_t *req, int status)
 
 static void maybe_finish(struct conn *c)
 {
-    if (c->closing || !c->upstream_done || queued_down(c) > 0)
+    if (c->closing || conn_reuse_settle(c) || !c->upstream_done
+        || queued_down(c) > 0)
         return;
     if (c->client_eof) {
         conn_close(c, LOG_DEBUG, "closed", REASON_DONE, NULL);
@@ -450,9 +479,23 @@ void conn_io_await(struct conn *c, int on)
 /* The handshake verified and a client is attached: let bytes flow. */
 void conn_io_start(struct conn *c)
 {
+    conn_reuse_attach(c);
     conn_arm_timer(c);
     /* Only now may client bytes flow: the peer is verified. */
-    client_read_start(c);
+    if (buf_len(&c->early) > 0) {
+        conn_io_client_bytes(c, buf_peek(&c->early), buf_len(&c->early));
+        buf_free(&c->early);
+        if (c->closing)
+            return;
+    }
+    if (!c->client_reading)   /* flushing the early bytes may have */
+        client_read_start(c);
     if (!c->closing)
         conn_io_down(c);   /* wolfSSL may hold data from the last handshake read */
+}
+
+void conn_io_lobby_start(struct conn *c)
+{
+    conn_arm_timer(c);
+    client_read_start(c);
 }

@@ -115,6 +115,14 @@ void conn_setup_handshake(struct conn *c)
     conn_setup_opened(c);
 }
 
+void conn_setup_warn_unverified(struct conn *c)
+{
+    if (tls_ctx_verify(c->env->tls) == CONFIG_VERIFY_NONE)
+        log_event(LOG_WARN, "unverified", "upstream", c->up->name,
+                  "reason", "--verify none: the upstream's identity was not checked",
+                  NULL);
+}
+
 void conn_setup_opened(struct conn *c)
 {
     enum config_auth auth = c->env->cfg->auth;
@@ -134,10 +142,7 @@ void conn_setup_opened(struct conn *c)
                   "auth", auth != CONFIG_AUTH_NONE ? auth_mode_word(auth)
                                                    : NULL, "ms", ms, NULL);
     }
-    if (tls_ctx_verify(c->env->tls) == CONFIG_VERIFY_NONE)
-        log_event(LOG_WARN, "unverified", "upstream", c->up->name,
-                  "reason", "--verify none: the upstream's identity was not checked",
-                  NULL);
+    conn_setup_warn_unverified(c);
     c->last_active = uv_now(c->timer.loop);
     if (c->spare) {
         /* Ready for a client.  Keep reading: that is how a server's close

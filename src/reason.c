@@ -108,6 +108,7 @@ static const struct reason_info table[REASON_COUNT] = {
     [REASON_SPARE_STALE] = { "unused for too long", NULL, 0, 0 },
     [REASON_SPARE_CLOSED] = { "the server closed an idle connection", NULL, 0, 0 },
     [REASON_SPARE_UNASKED] = { "the server sent data unasked", NULL, 0, 0 },
+    [REASON_POOL_FULL] = { "the idle pool is full", NULL, 0, 0 },
     [REASON_AUTH_REFUSED] = { "the server refused the credentials",
         "check the pair memtunnel sends (MEMTUNNEL_USERNAME and "
         "MEMTUNNEL_PASSWORD, else the pair beside the node's variable) and "

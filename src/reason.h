@@ -73,6 +73,7 @@ enum reason {
     REASON_SPARE_STALE,
     REASON_SPARE_CLOSED,
     REASON_SPARE_UNASKED,
+    REASON_POOL_FULL,           /* --reuse: no room in the idle pool */
     /* --auth: the authentication memtunnel does for the client. */
     REASON_AUTH_REFUSED,        /* the server said no to the pair */
     REASON_AUTH_UNSUPPORTED,    /* the server has no such command */

@@ -42,6 +42,7 @@ size_t stats_pairs(struct stats *s, const char *upstream, const char **kv,
         { "count#memtunnel.handshake.failures", s->handshake_failures },
         { "count#memtunnel.verify.failures", s->verify_failures },
         { "count#memtunnel.auth.failures", s->auth_failures },
+        { "count#memtunnel.connections.reused", s->reused },
         { "count#memtunnel.bytes.up", s->bytes_up },
         { "count#memtunnel.bytes.down", s->bytes_down },
     };

@@ -24,6 +24,7 @@ struct stats {
     uint64_t handshake_failures;     /* TLS errors other than verification */
     uint64_t verify_failures;
     uint64_t auth_failures;          /* --auth refused or not answered */
+    uint64_t reused;                 /* clients given a pooled connection */
     uint64_t bytes_up, bytes_down;   /* plaintext, client → upstream / back */
     uint64_t handshakes;             /* completed; the samples below */
     uint32_t handshake_us[STATS_SAMPLES];

@@ -135,6 +135,7 @@ struct tunnel *tunnel_new(uv_loop_t *loop, const struct config *cfg,
             tunnel_free(t);
             return NULL;
         }
+        upstream_set_reuse(&t->nodes[i].up, cfg->reuse, cfg->auth);
     }
     return t;
 }

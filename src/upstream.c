@@ -222,6 +222,65 @@ void upstream_spare_gone(struct upstream *up, int ready)
     uv_timer_start(&up->spare_timer, on_spare_timer, ms, 0);
 }
 
+/* ---- idle pool ------------------------------------------------------------
+ *
+ * Most recently pooled first: its TLS state is warmest, and the others age
+ * out of the pool (UPSTREAM_POOL_IDLE_MS, the connection's own timer)
+ * when fewer clients come than before.
+ */
+
+void upstream_set_reuse(struct upstream *up, enum config_switch mode,
+                        enum config_auth auth)
+{
+    int creds = up->server->creds.user != NULL;
+    up->reuse = mode == CONFIG_YES
+                || (mode == CONFIG_AUTO && (auth != CONFIG_AUTH_NONE || !creds));
+    up->login_set = auth == CONFIG_AUTH_NONE && creds;
+}
+
+int upstream_pool_put(struct upstream *up, struct conn *c, int tag)
+{
+    if (up->stopped || up->npool == UPSTREAM_POOL_MAX)
+        return -1;
+    up->pool_tag[up->npool] = tag;
+    up->pool[up->npool++] = c;
+    return 0;
+}
+
+int upstream_pool_any(const struct upstream *up)
+{
+    return up->npool > 0;
+}
+
+void upstream_pool_remove(struct upstream *up, struct conn *c)
+{
+    for (unsigned i = 0; i < up->npool; i++)
+        if (up->pool[i] == c) {
+            memmove(&up->pool[i], &up->pool[i + 1],
+                    (up->npool - i - 1) * sizeof *up->pool);
+            memmove(&up->pool_tag[i], &up->pool_tag[i + 1],
+                    (up->npool - i - 1) * sizeof *up->pool_tag);
+            up->npool--;
+            return;
+        }
+}
+
+struct conn *upstream_pool_pop(struct upstream *up, int tag)
+{
+    for (unsigned i = up->npool; i-- > 0;)
+        if (up->pool_tag[i] == tag || up->pool_tag[i] == 0) {
+            struct conn *c = up->pool[i];
+            upstream_pool_remove(up, c);
+            return c;
+        }
+    return NULL;
+}
+
+void upstream_reused(struct upstream *up)
+{
+    up->stats.reused++;
+}
+
 /* ---- TLS sessions ---------------------------------------------------------- */
 
 const struct resume_limits *upstream_resume_limits(void)

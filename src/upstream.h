@@ -9,7 +9,9 @@
  * calls and take or give back spares; they never edit these fields.  A
  * spare is started through the hook given to upstream_start, so that this
  * module calls nothing above it.  The spares are opaque here: a `struct
- * conn *` is only stored and handed back.
+ * conn *` is only stored and handed back.  So are the connections of the
+ * idle pool (--reuse): ones a client left at a proved boundary, kept for
+ * the next client.
  */
 #ifndef MEMTUNNEL_UPSTREAM_H
 #define MEMTUNNEL_UPSTREAM_H
@@ -24,6 +26,11 @@
 
 struct conn;
 struct upstream;
+
+/* The idle pool of --reuse: at most this many connections per upstream,
+ * each for at most this long. */
+#define UPSTREAM_POOL_MAX 16
+#define UPSTREAM_POOL_IDLE_MS 30000
 
 /* Start one pre-warmed connection to up; called by this module when a
  * spare is owed.  The connection reports back with upstream_spare_park
@@ -47,6 +54,9 @@ struct upstream {
     int tls_name_is_ip;
     struct sockaddr_storage addr;        /* for IP literals */
     int have_addr;
+    int reuse;                           /* --reuse allows pooling here */
+    int login_set;                       /* the client may log in with a
+                                            set: credentials, no --auth */
 
     /* The rest is upstream.c's alone. */
     uv_loop_t *loop;
@@ -70,6 +80,9 @@ struct upstream {
     uint64_t auth_logged_at;             /* loop time of the last auth-failed line */
     int auth_logged;                     /* there was one */
     unsigned auth_suppressed;            /* failures since, not logged */
+    struct conn *pool[UPSTREAM_POOL_MAX]; /* idle, proved at a boundary */
+    int pool_tag[UPSTREAM_POOL_MAX];     /* each one's tag */
+    unsigned npool;
 };
 
 /*
@@ -145,6 +158,37 @@ void upstream_spare_gone(struct upstream *up, int ready);
 /* The client that took a spare has its first reply (or is gone): the
  * replacement may start now. */
 void upstream_spare_refill(struct upstream *up);
+
+/* ---- idle pool (--reuse) ---- */
+
+/*
+ * Whether connections to up may be pooled, for --reuse `mode` and --auth
+ * `auth`: off never; on always; auto only where the app cannot have
+ * logged in on a connection itself (memtunnel authenticates, or the node
+ * has no credentials).  Where a client may log in with an ASCII `set`
+ * (credentials, no --auth), up->login_set says that a connection whose
+ * first command was a set is never pooled.
+ */
+void upstream_set_reuse(struct upstream *up, enum config_switch mode,
+                        enum config_auth auth);
+
+/* Keep c, idle, for a next client whose tag matches (the protocol the
+ * server holds c to; 0 matches any): 0, or -1 when the pool is full or up
+ * is stopping (the caller closes c). */
+int upstream_pool_put(struct upstream *up, struct conn *c, int tag);
+
+/* Take c out (it is closing); harmless when it is not in the pool. */
+void upstream_pool_remove(struct upstream *up, struct conn *c);
+
+/* The most recently pooled connection for `tag` (its own, or 0), taken
+ * out; NULL when none. */
+struct conn *upstream_pool_pop(struct upstream *up, int tag);
+
+/* Whether any connection is pooled. */
+int upstream_pool_any(const struct upstream *up);
+
+/* A client was given a pooled connection. */
+void upstream_reused(struct upstream *up);
 
 /* ---- TLS sessions (resume.h) ---- */
 

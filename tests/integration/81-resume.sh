@@ -22,6 +22,9 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+# Every client here needs a connection of its own, which is what this
+# shows; reuse (25-reuse) would give it a pooled one.
+export MEMTUNNEL_REUSE=off
 # shellcheck disable=SC2153,SC2154 # MC_*, RF_*, MA_*, MB_* are set by lib.sh
 
 connected='level=debug at=connected upstream='

@@ -9,6 +9,9 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+# Descriptors are counted back to the idle count after each burst: pooled
+# connections (--reuse, kept up to 30 s; 25-reuse) would be counted too.
+export MEMTUNNEL_REUSE=off
 # shellcheck disable=SC2153,SC2154 # MC_*, MT_*, F*_PID are set by lib.sh
 
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }

@@ -25,6 +25,7 @@ START_TEST(pairs_and_interval)
     s.accepted = 10;
     s.verify_failures = 2;
     s.auth_failures = 4;
+    s.reused = 6;
     s.bytes_up = 12345;
     s.bytes_down = 678;
     stats_handshake(&s, 1500, 7);
@@ -32,13 +33,14 @@ START_TEST(pairs_and_interval)
     stats_handshake(&s, 2500, 9);
 
     size_t n = stats_pairs(&s, "mc1:11211", kv, 24, text, sizeof text);
-    ck_assert_uint_eq(n, 2 + 2 * 9);
+    ck_assert_uint_eq(n, 2 + 2 * 10);
     ck_assert_str_eq(value_of(kv, "upstream"), "mc1:11211");
     ck_assert_str_eq(value_of(kv, "sample#memtunnel.connections.active"), "3");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.connections.accepted"), "10");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.verify.failures"), "2");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.connect.failures"), "0");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.auth.failures"), "4");
+    ck_assert_str_eq(value_of(kv, "count#memtunnel.connections.reused"), "6");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.bytes.up"), "12345");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.bytes.down"), "678");
     ck_assert_str_eq(value_of(kv, "sample#memtunnel.handshake.p50"), "1.500ms");
@@ -46,7 +48,7 @@ START_TEST(pairs_and_interval)
     /* The next interval starts from zero but keeps the gauge. */
     stats_next_interval(&s);
     n = stats_pairs(&s, "mc1:11211", kv, 24, text, sizeof text);
-    ck_assert_uint_eq(n, 2 + 2 * 8);
+    ck_assert_uint_eq(n, 2 + 2 * 9);
     ck_assert_str_eq(value_of(kv, "sample#memtunnel.connections.active"), "3");
     ck_assert_str_eq(value_of(kv, "count#memtunnel.connections.accepted"), "0");
     ck_assert_ptr_null(value_of(kv, "sample#memtunnel.handshake.p50"));
