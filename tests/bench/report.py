@@ -4,19 +4,26 @@
     report.py RESULTS.tsv OUT.md KEY=VALUE...
 
 RESULTS.tsv has one line per run (round, workload, target, ops_s, p50_us,
-p99_us, rss_kib_per_conn, open_s); the KEY=VALUE arguments describe the
-machine and the software (bench.sh passes them). Every figure is the median
-over the rounds. The tables go to stdout and, as markdown, to OUT.md.
+p99_us, rss_kib_per_conn, open_s, tunnel_cpu_us_op, mc_cpu_us_op,
+client_cpu_us_op); the KEY=VALUE arguments describe the machine and the
+software (bench.sh passes them). Every figure is the median over the
+rounds. The tables go to stdout and, as markdown, to OUT.md.
 
-Exit status: 0, or 2 when strict=1 is passed and memtunnel misses one of
-the acceptance targets of issue 7 that the run allowed, or the target of
-issue 20 (the churn rows' p50 with --auth memcached, target memtunnel-auth,
-at most 1.2x memtunnel's without auth in the same run): a throughput target
-above what any TLS tunnel could reach in this run (both cores fully busy,
-each process at the least CPU per operation seen; the tunnel at the
-plaintext relay's plus wolfSSL's record layer's, tls_b/tls_c/tls_d in µs
-per operation, or the cipher's alone, aead_b/aead_c/aead_d, when that was
-not timed) is reported as out of reach, not missed.
+Every row gives each tunnel's CPU per operation (per connection in the
+churn rows) beside its speed, and its ratio to the cheapest peer's
+(stunnel, haproxy, nginx; never direct or a relay) in that row.
+
+Exit status: 0, or 2 when strict=1 is passed and memtunnel does not meet
+one of the targets of issues 7 and 22 that the run allowed, or the target
+of issue 20 (the paced churn rows' p50 with --auth memcached, target
+memtunnel-auth, at most 1.2x memtunnel's without auth in the same run).
+A throughput target above what any TLS tunnel could reach in this run
+(both cores fully busy, each process at the least CPU per operation seen;
+the tunnel at the plaintext relay's plus wolfSSL's record layer's, tls_W in
+µs per operation, or the cipher's alone, aead_W, when that was not timed)
+is reported as bounded, not as not met. A CPU target is met or not: the
+relay's CPU plus the record layer's is given beside it, but bounds nothing
+(memtunnel has been measured below it).
 """
 
 import csv
@@ -30,9 +37,16 @@ PEERS = ["stunnel", "haproxy", "nginx"]
 # memtunnel, whose CPU is not counted), a reference in the same way.
 # memtunnel-auth: memtunnel with --auth memcached against memcached -Y, in
 # the churn rows; compared with memtunnel's own row, never a peer either.
-ORDER = ["direct", "relay", "relay-tls", "memtunnel", "memtunnel-auth"] + PEERS
+# memtunnel-nopoll, memtunnel-noreuse: memtunnel with --busy-poll 0 and with
+# --reuse off, beside the defaults (optional targets; never peers).
+VARIANTS = {"memtunnel-nopoll": "--busy-poll 0", "memtunnel-noreuse": "--reuse off"}
+ORDER = ["direct", "relay", "relay-tls", "memtunnel"] + list(VARIANTS) + ["memtunnel-auth"] + PEERS
 LABEL = {"relay": "relay (no TLS)", "relay-tls": "relay of the TLS stream",
-         "memtunnel-auth": "memtunnel --auth memcached"}
+         "memtunnel-auth": "memtunnel --auth memcached",
+         "memtunnel-nopoll": "memtunnel --busy-poll 0",
+         "memtunnel-noreuse": "memtunnel --reuse off"}
+# The churn rows: an operation is a new connection.
+CHURN = ("e", "e-ec", "e-max")
 # The rows memtunnel-auth is held to, and the bound on its p50 against
 # memtunnel's without auth (issue 20).
 AUTH_ROWS = ("e", "e-ec")
@@ -47,7 +61,8 @@ WORKLOADS = {
     "d": ("(d) 4 conns, 100 KiB values", "ops_s", True),
     "e": ("(e) new connection + 1 get, paced (RSA-2048)", "p50_us", False),
     "e-ec": ("(e-ec) new connection + 1 get, paced (EC P-256)", "p50_us", False),
-    "e-max": ("(e-max) new connections back to back: conns/s", "ops_s", True),
+    "e-max": ("(e-max) new connection + 1 get, back to back (closed-loop churn): p50 / p99",
+              "p50_us", False),
     "f": ("(f) idle connections: RSS per connection", "rss_kib_per_conn", False),
 }
 METRIC_NAME = {
@@ -137,19 +152,44 @@ def spread(m, metric):
     return f"±{(max(vals) - min(vals)) / 2 / abs(mid) * 100:.0f}%"
 
 
+def cheapest(med, w):
+    """The cheapest peer's tunnel CPU per operation in row w: (µs, peer),
+    or (None, None). Only stunnel, haproxy and nginx count."""
+    return best_peer(med, w, "tunnel_cpu_us_op", False)
+
+
+def cpu_ratio(med, w, t):
+    """Target t's tunnel CPU per operation in row w divided by the cheapest
+    peer's; None without both."""
+    m = med.get((w, t))
+    return None if m is None else ratio(m.get("tunnel_cpu_us_op"), cheapest(med, w)[0])
+
+
 def summary_cell(med, w, t):
     m = med.get((w, t))
     if not m:
         return "—"
-    if w == "a":
-        if t == "direct":
-            return f"{fmt_num(m['p50_us'])} µs / —"
-        return f"{fmt_num(m['p50_us'])} µs / {fmt_added(m.get('added_p50'))}"
-    if w in ("e", "e-ec"):
-        return f"{fmt_num(m['p50_us'])} µs"
     if w == "f":
         return "—" if m.get("rss_kib_per_conn") is None else f"{m['rss_kib_per_conn']:.1f} KiB"
-    return fmt_num(m.get("ops_s"))
+    if w == "a":
+        added = "—" if t == "direct" else fmt_added(m.get("added_p50"))
+        speed = f"{fmt_num(m.get('p50_us'))} µs / {added}"
+    elif w == "e-max":
+        speed = f"{fmt_num(m.get('p50_us'))} / {fmt_num(m.get('p99_us'))} µs"
+    elif w in CHURN:
+        speed = f"{fmt_num(m.get('p50_us'))} µs"
+    else:
+        speed = fmt_num(m.get("ops_s"))
+    cpu = m.get("tunnel_cpu_us_op")
+    if t == "direct" or cpu is None:
+        return speed
+    r = cpu_ratio(med, w, t)
+    return f"{speed}; CPU {fmt_cpu(cpu)} µs" + ("" if r is None else f" ({r:.2f}×)")
+
+
+def cheapest_cell(med, w):
+    cv, cp = cheapest(med, w)
+    return "—" if cv is None else f"{cp} {fmt_cpu(cv)} µs"
 
 
 def main():
@@ -164,41 +204,51 @@ def main():
 
     md = []
     md.append("## Benchmark results\n")
+    optional = ("relay-tls", "memtunnel-auth") + tuple(VARIANTS)
     for k in ("machine", "load", "memtunnel", "memcached", "relay", "relay-tls", "memtunnel-auth",
-              "stunnel", "haproxy", "nginx", "run"):
-        if k in meta and (k not in ("relay-tls", "memtunnel-auth") or k in targets):
+              "memtunnel-nopoll", "memtunnel-noreuse", "stunnel", "haproxy", "nginx", "run"):
+        if k in meta and (k not in optional or k in targets):
             md.append(f"- **{k}**: {meta[k]}")
     md.append("")
     md.append("Medians over the rounds, everything on loopback. (a): p50 latency and the "
-              "p50 added over the direct plaintext connection; (e): time from connect() to "
-              "the whole reply of the first get; (f): growth of the tunnel's RSS (all its "
-              "processes) with the idle connections open, divided by their number. "
+              "p50 added over the direct plaintext connection; (e), (e-ec), (e-max): time from "
+              "connect() to the whole reply of the first get, e and e-ec paced, e-max each "
+              "connection as soon as the previous one closed (closed-loop churn); (f): growth "
+              "of the tunnel's RSS (all its processes) with the idle connections open, divided "
+              "by their number. `CPU`: the tunnel's own CPU time (all its processes and "
+              "threads) per operation, per connection in the churn rows, warm-up included, and "
+              "in brackets its ratio to the cheapest peer's (stunnel, haproxy, nginx) in the "
+              "same row, named in the last column. "
               "Pipelined workloads send gets only: memcached 1.6.18's TLS stalls on pipelined "
               "sets (a request sharing a TLS record with the end of a set's value waits for "
               "more bytes), so keys are stored one set at a time first.\n")
 
     md.append("### Summary\n")
-    md.append("| workload | " + " | ".join(LABEL.get(t, t) for t in targets) + " |")
-    md.append("|---|" + "---|" * len(targets))
+    md.append("| workload | " + " | ".join(LABEL.get(t, t) for t in targets) + " | cheapest peer's CPU |")
+    md.append("|---|" + "---|" * (len(targets) + 1))
     for w in workloads:
-        md.append(f"| {WORKLOADS[w][0]} | " + " | ".join(summary_cell(med, w, t) for t in targets) + " |")
+        md.append(f"| {WORKLOADS[w][0]} | " + " | ".join(summary_cell(med, w, t) for t in targets)
+                  + f" | {cheapest_cell(med, w)} |")
     md.append("")
 
     md.append("### Detail\n")
     md.append("`vs best peer`: the row's key metric divided by the best of stunnel, haproxy and "
               "nginx in this run — ops/s for b, c, d (higher is better); added p50 for a, p50 for "
-              "e, RSS per connection for f (lower is better); the relays are references, "
-              "never the best peer. `spread`: half the range of the key "
+              "e, e-ec and e-max, RSS per connection for f (lower is better); the relays are "
+              "references, never the best peer. `spread`: half the range of the key "
               "metric over the rounds, relative to the median. `CPU/op`: CPU time the tunnel "
               "(all its processes and threads), memcached and the load generator spent per "
-              "operation, warm-up included; a busy machine disturbs it much less than the rates, "
-              "and their sum bounds the rate the cores can reach.\n")
+              "operation (per connection in the churn rows), warm-up included; a busy machine "
+              "disturbs it much less than the rates, and their sum bounds the rate the cores "
+              "can reach. `vs cheapest peer`: the tunnel's CPU per operation divided by the "
+              "least of stunnel's, haproxy's and nginx's in the row.\n")
     md.append("| workload | target | ops/s | p50 µs | p99 µs | added p50 µs | key metric | vs best peer "
-              "| spread | CPU/op µs: tunnel | memcached | client |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| spread | CPU/op µs: tunnel | vs cheapest peer | memcached | client |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
         title, metric, higher = WORKLOADS[w]
         bv, bp = best_peer(med, w, metric, higher)
+        cv, cp = cheapest(med, w)
         for t in targets:
             m = med.get((w, t))
             if not m:
@@ -208,50 +258,39 @@ def main():
             rs = "—" if r is None else f"{r:.2f}×" + (" (best)" if t == bp else "")
             if w == "f":
                 md.append(f"| {w} | {LABEL.get(t, t)} | — | — | — | — | {fmt_num(kv)} KiB/conn | {rs} | "
-                          f"{spread(m, metric)} | — | — | — |")
+                          f"{spread(m, metric)} | — | — | — | — |")
                 continue
+            cr = cpu_ratio(med, w, t)
+            cs = "—" if cr is None else f"{cr:.2f}×" + (" (cheapest)" if t == cp else f" ({cp} {fmt_cpu(cv)})")
             md.append(
                 f"| {w} | {LABEL.get(t, t)} | {fmt_num(m.get('ops_s'))} | {fmt_num(m.get('p50_us'))} | "
                 f"{fmt_num(m.get('p99_us'))} | {fmt_added(m.get('added_p50')) if t != 'direct' else '—'} | "
                 f"{METRIC_NAME[metric]} {fmt_num(kv)} | {rs} | {spread(m, metric)} | "
-                f"{fmt_cpu(m.get('tunnel_cpu_us_op'))} | {fmt_cpu(m.get('mc_cpu_us_op'))} | "
+                f"{fmt_cpu(m.get('tunnel_cpu_us_op'))} | {cs} | {fmt_cpu(m.get('mc_cpu_us_op'))} | "
                 f"{fmt_cpu(m.get('client_cpu_us_op'))} |")
     md.append("")
 
-    # memtunnel against the acceptance targets of issue 7.
+    # memtunnel against the targets of issues 7 and 22: one entry per
+    # target, (row, target, memtunnel, reference, ratio, verdict, note).
     checks = []
 
     def get(w, t, metric):
         m = med.get((w, t))
         return None if m is None else m.get(metric)
 
-    def check(label, value, bound, le, text, reachable=None):
-        """ok: True (met), False (missed), None (not measured), or
-        "out of reach" when missed but even the best case of this run falls
+    def check(w, what, value, bound, le, shown, ref, r, note="", reachable=None):
+        """verdict: True (met), False (not met), None (not measured), or
+        "bounded" when not met but even the best case of this run falls
         short of the target (reachable is False)."""
         if value is None or bound is None:
-            checks.append((label, None, text + ": no usable measurement"))
-            return
-        ok = value <= bound if le else value >= bound
-        if not ok and reachable is False:
-            ok = "out of reach"
-        checks.append((label, ok, text))
+            ok = None
+            note = "no usable measurement" + (f"; {note}" if note else "")
+        else:
+            ok = value <= bound if le else value >= bound
+            if not ok and reachable is False:
+                ok = "bounded"
+        checks.append((f"({w})", what, shown, ref, "—" if r is None else f"{r:.2f}×", ok, note))
 
-    if ("a", "memtunnel") in med:
-        bv, bp = best_peer(med, "a", "added_p50", False)
-        v = get("a", "memtunnel", "added_p50")
-        text = f"(a) added p50 {fmt_added(v)} µs, {fmt_ratio(v, bv)} × {bp} ({fmt_added(bv)} µs); target ≤ 0.5×"
-        if v is not None and v <= 0:
-            # The tunnel's polling keeps a core awake, which makes every
-            # wake-up on the path cheaper; its cost is in the CPU column.
-            tc = get("a", "memtunnel", "tunnel_cpu_us_op")
-            text += (" (faster than direct: memtunnel polls instead of sleeping between "
-                     f"request and reply, {fmt_cpu(tc)} µs of CPU per operation, and a core "
-                     "kept awake wakes the others sooner)")
-        check("a", v, None if bv is None or bv <= 0 else 0.5 * bv, True, text)
-        pv, pp = best_peer(med, "a", "p99_us", False)
-        v = get("a", "memtunnel", "p99_us")
-        check("a", v, pv, True, f"(a) p99 {fmt_num(v)} µs vs best peer {pp} {fmt_num(pv)} µs; target ≤")
     cores = float(meta.get("cores", "0") or 0)
 
     tls_targets = ["memtunnel"] + PEERS
@@ -260,13 +299,27 @@ def main():
         vals = [x for x in (get(w, t, metric) for t in among) if x]
         return min(vals) if vals else None
 
+    def relay_and_tls(w):
+        """One plaintext hop's CPU per operation in row w plus wolfSSL's
+        record layer's for the row's traffic (tls_W from tests/bench/aead.c),
+        or the cipher's alone (aead_W) when only that was timed: what a TLS
+        tunnel built like the relay would spend. Returns (µs, description)
+        or (None, None)."""
+        rc = get(w, "relay", "tunnel_cpu_us_op")
+        if not rc:
+            return None, None
+        tl, ac = num(meta.get(f"tls_{w}", "")), num(meta.get(f"aead_{w}", ""))
+        if tl is not None:
+            return rc + tl, f"the plaintext relay + wolfSSL's record layer, {fmt_cpu(rc)} + {fmt_cpu(tl)}"
+        if ac is not None:
+            return rc + ac, f"the plaintext relay + the cipher, {fmt_cpu(rc)} + {fmt_cpu(ac)}"
+        return rc, "the plaintext relay, TLS not timed,"
+
     def best_case(w):
         """An upper bound of the rate any TLS tunnel could reach in this
         run: both cores fully busy, and each process on the path at the
         least CPU per operation seen in this run (memcached and the client
-        through any of the TLS targets; the tunnel at the plaintext relay's
-        CPU plus wolfSSL's record layer's, tls_W from tests/bench/aead.c,
-        or the cipher's alone, aead_W, when only that was timed; or at
+        through any of the TLS targets; the tunnel at relay_and_tls, or at
         memtunnel's or a peer's if that was less). Returns (ops/s,
         description) or (None, None)."""
         mc, cl = least(w, "mc_cpu_us_op", tls_targets), least(w, "client_cpu_us_op", tls_targets)
@@ -287,38 +340,84 @@ def main():
                 f"{cores:.0f} cores fully busy / ({mc:.2f} memcached + {cl:.2f} client + {fc:.2f} tunnel "
                 f"({how}) µs/op, the least seen in this run)")
 
+    def check_cpu(w, k, per):
+        """memtunnel's CPU per operation in row w against k times the
+        cheapest peer's: met or not. Beside it, for rows a to d, what the
+        plaintext relay and the record layer spend: a reference, not a
+        floor (memtunnel has been measured below it), so no verdict is
+        bounded by it. The churn rows have none: a tunnel that reuses its
+        upstream connections opens none, where the relay opens one per
+        client."""
+        cv, cp = cheapest(med, w)
+        v = get(w, "memtunnel", "tunnel_cpu_us_op")
+        note = ""
+        fv, fd = relay_and_tls(w) if w not in CHURN else (None, None)
+        if fv is not None and cv is not None:
+            note = f"{fd} = {fmt_cpu(fv)} µs, {fmt_ratio(fv, cv)} × {cp}"
+        check(w, f"CPU per {per} ≤ {k:.1f}× the cheapest peer's", v, None if cv is None else k * cv, True,
+              "—" if v is None else f"{fmt_cpu(v)} µs", "—" if cv is None else f"{cp} {fmt_cpu(cv)} µs",
+              ratio(v, cv), note)
+
+    def check_p50(w, k):
+        bv, bp = best_peer(med, w, "p50_us", False)
+        v = get(w, "memtunnel", "p50_us")
+        check(w, f"p50 ≤ {k}× the best peer's", v, None if bv is None else k * bv, True,
+              f"{fmt_num(v)} µs", "—" if bv is None else f"{bp} {fmt_num(bv)} µs", ratio(v, bv))
+        dv = get(w, "direct", "p50_us")
+        check(w, "p50 ≤ 2× direct's", v, None if dv is None else 2 * dv, True,
+              f"{fmt_num(v)} µs", "—" if dv is None else f"direct {fmt_num(dv)} µs", ratio(v, dv))
+
+    if ("a", "memtunnel") in med:
+        bv, bp = best_peer(med, "a", "added_p50", False)
+        v = get("a", "memtunnel", "added_p50")
+        note = ""
+        if v is not None and v <= 0:
+            # The tunnel's polling keeps a core awake, which makes every
+            # wake-up on the path cheaper; its cost is in the CPU column.
+            note = ("faster than direct: memtunnel polls instead of sleeping between request and "
+                    "reply, and a core kept awake wakes the others sooner; what that costs is in "
+                    "the CPU target below")
+        check("a", "added p50 ≤ 0.5× the best peer's", v, None if bv is None or bv <= 0 else 0.5 * bv,
+              True, f"{fmt_added(v)} µs", "—" if bv is None else f"{bp} {fmt_added(bv)} µs",
+              ratio(v, bv), note)
+        pv, pp = best_peer(med, "a", "p99_us", False)
+        v = get("a", "memtunnel", "p99_us")
+        check("a", "p99 ≤ the best peer's", v, pv, True, f"{fmt_num(v)} µs",
+              "—" if pv is None else f"{pp} {fmt_num(pv)} µs", ratio(v, pv))
+        check_cpu("a", 1.0, "request")
+
     for w, k in (("b", 1.3), ("c", 1.2), ("d", 1.5)):
-        if (w, "memtunnel") in med:
-            bv, bp = best_peer(med, w, "ops_s", True)
-            v = get(w, "memtunnel", "ops_s")
-            text = f"({w}) {fmt_num(v)} ops/s, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)}); target ≥ {k}×"
-            fr, fd = best_case(w)
-            if fr is not None:
-                text += f" (best case for any TLS tunnel: {fd} = {fmt_num(fr)} ops/s, {fmt_ratio(fr, bv)} × {bp})"
-            check(w, v, None if bv is None else k * bv, False, text,
-                  None if fr is None or bv is None else fr >= k * bv)
-    if ("c", "memtunnel") in med:
-        dv = get("c", "direct", "ops_s")
-        v = get("c", "memtunnel", "ops_s")
-        text = f"(c) {fmt_ratio(v, dv)} × direct ({fmt_num(dv)} ops/s); target ≥ 0.75×"
-        fr, _ = best_case("c")
-        if fr is not None and dv:
-            text += f" (best case, as above: {fmt_ratio(fr, dv)} × direct)"
-        check("c", v, None if dv is None else 0.75 * dv, False, text,
-              None if fr is None or dv is None else fr >= 0.75 * dv)
+        if (w, "memtunnel") not in med:
+            continue
+        bv, bp = best_peer(med, w, "ops_s", True)
+        v = get(w, "memtunnel", "ops_s")
+        note = ""
+        fr, fd = best_case(w)
+        if fr is not None:
+            note = f"best case for any TLS tunnel: {fd} = {fmt_num(fr)} ops/s, {fmt_ratio(fr, bv)} × {bp}"
+        check(w, f"ops/s ≥ {k}× the best peer's", v, None if bv is None else k * bv, False,
+              fmt_num(v), "—" if bv is None else f"{bp} {fmt_num(bv)}", ratio(v, bv), note,
+              None if fr is None or bv is None else fr >= k * bv)
+        if w == "c":
+            dv = get("c", "direct", "ops_s")
+            note = ""
+            if fr is not None and dv:
+                note = f"best case, as above: {fmt_ratio(fr, dv)} × direct"
+            check("c", "ops/s ≥ 0.75× direct's", v, None if dv is None else 0.75 * dv, False,
+                  fmt_num(v), "—" if dv is None else f"direct {fmt_num(dv)}", ratio(v, dv), note,
+                  None if fr is None or dv is None else fr >= 0.75 * dv)
+        check_cpu(w, 0.7, "operation")
     if ("e", "memtunnel") in med:
-        bv, bp = best_peer(med, "e", "p50_us", False)
-        v = get("e", "memtunnel", "p50_us")
-        check("e", v, None if bv is None else 0.4 * bv, True,
-              f"(e) p50 {fmt_num(v)} µs, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)} µs); target ≤ 0.4×")
-        dv = get("e", "direct", "p50_us")
-        check("e", v, None if dv is None else 2 * dv, True,
-              f"(e) {fmt_ratio(v, dv)} × direct ({fmt_num(dv)} µs); target ≤ 2×")
+        check_p50("e", 0.4)
+    if ("e-max", "memtunnel") in med:
+        check_p50("e-max", 0.4)
+        check_cpu("e-max", 0.5, "connection")
     if ("f", "memtunnel") in med:
         bv, bp = best_peer(med, "f", "rss_kib_per_conn", False)
         v = get("f", "memtunnel", "rss_kib_per_conn")
-        check("f", v, None if bv is None else 0.3 * bv, True,
-              f"(f) {fmt_num(v)} KiB per idle connection, {fmt_ratio(v, bv)} × {bp} ({fmt_num(bv)} KiB); target ≤ 0.3×")
+        check("f", "memory per idle connection ≤ 0.3× the best peer's", v,
+              None if bv is None else 0.3 * bv, True, f"{fmt_num(v)} KiB",
+              "—" if bv is None else f"{bp} {fmt_num(bv)} KiB", ratio(v, bv))
     # The floor: what one plaintext hop alone costs (no target, no verdict).
     floor = []
     if ("a", "relay") in med:
@@ -383,23 +482,61 @@ def main():
         if mc is not None:
             text += f"; memtunnel, decrypting as well, {fmt_num(mc)} µs"
         floor.append(text)
-    if ("e", "relay") in med:
-        v, dv = get("e", "relay", "p50_us"), get("e", "direct", "p50_us")
-        text = f"(e) a new connection through one plaintext hop alone: p50 {fmt_num(v)} µs, {fmt_ratio(v, dv)}× direct ({fmt_num(dv)} µs)"
-        mv = get("e", "memtunnel", "p50_us")
+    for w, how in (("e", "paced"), ("e-max", "back to back")):
+        if (w, "relay") not in med:
+            continue
+        v, dv = get(w, "relay", "p50_us"), get(w, "direct", "p50_us")
+        text = (f"({w}) a new connection through one plaintext hop alone, {how}: p50 {fmt_num(v)} µs, "
+                f"{fmt_ratio(v, dv)}× direct ({fmt_num(dv)} µs), {fmt_cpu(get(w, 'relay', 'tunnel_cpu_us_op'))} µs "
+                "of the relay's CPU per connection")
+        mv = get(w, "memtunnel", "p50_us")
         if mv is not None:
-            text += f"; memtunnel {fmt_ratio(mv, dv)}× direct, {fmt_ratio(mv, v)}× the relay"
+            text += (f"; memtunnel {fmt_ratio(mv, dv)}× direct, {fmt_ratio(mv, v)}× the relay, "
+                     f"{fmt_cpu(get(w, 'memtunnel', 'tunnel_cpu_us_op'))} µs of CPU per connection")
         floor.append(text)
     if checks or floor:
-        md.append("### memtunnel against the acceptance targets (issue 7)\n")
-        for _, ok, text in checks:
-            mark = {True: "met", False: "**missed**", None: "n/a",
-                    "out of reach": "out of reach in this run (below target even in the best case)"}[ok]
-            md.append(f"- {text}: {mark}")
-        md.append("- every reply of every run verified byte for byte; no mismatch, error or stall: met")
+        md.append("### memtunnel against its targets (issues 7 and 22)\n")
+        md.append("Ratios to the best peer in this run (the cheapest, for CPU). `bounded`: not met, "
+                  "but above what any TLS tunnel could have reached in this run (the note gives the "
+                  "best case that bounds it); `n/a`: not measured in this run. Beside the CPU "
+                  "targets, for reference, what one plaintext hop (the relay) and wolfSSL's record "
+                  "layer spend per operation.\n")
+        md.append("| row | target | memtunnel | reference | ratio | verdict | note |")
+        md.append("|---|---|---|---|---|---|---|")
+        for row, what, shown, ref, rs, ok, note in checks:
+            mark = {True: "met", False: "**not met**", None: "n/a", "bounded": "bounded"}[ok]
+            md.append(f"| {row} | {what} | {shown} | {ref} | {rs} | {mark} | {note} |")
+        md.append("| all | every reply of every run verified byte for byte; no mismatch, error or "
+                  "stall | — | — | — | met | |")
         if floor:
             md.append("\nThe floor, one extra hop with no cryptography (the relays; references, not targets):\n")
             md.extend(f"- {text}" for text in floor)
+        md.append("")
+
+    # The defaults beside each optional variant, row by row.
+    side = []
+    for v, flag in VARIANTS.items():
+        for w in workloads:
+            d, o = med.get((w, "memtunnel")), med.get((w, v))
+            if not d or not o:
+                continue
+            metric = WORKLOADS[w][1]
+            unit = {"ops_s": "", "rss_kib_per_conn": " KiB"}.get(metric, " µs")
+            fmt = fmt_added if metric == "added_p50" else fmt_num
+            dc, oc = d.get("tunnel_cpu_us_op"), o.get("tunnel_cpu_us_op")
+            cpu = "—" if dc is None and oc is None else f"{fmt_cpu(dc)} / {fmt_cpu(oc)} µs"
+            if ratio(dc, oc) is not None:
+                cpu += f" ({fmt_ratio(dc, oc)}×)"
+            side.append(f"| ({w}) | {flag} | {METRIC_NAME[metric]} {fmt(d.get(metric))} / "
+                        f"{fmt(o.get(metric))}{unit} | {cpu} |")
+    if side:
+        md.append("### memtunnel's defaults beside its options\n")
+        md.append("The same binary and rounds: the row's key metric and the tunnel's CPU per "
+                  "operation with the defaults / with the option, and the defaults' CPU as a "
+                  "ratio to the option's (above 1: the defaults spend more).\n")
+        md.append("| row | option | key metric: defaults / option | CPU/op: defaults / option |")
+        md.append("|---|---|---|---|")
+        md.extend(side)
         md.append("")
 
     # memtunnel with --auth memcached against the same row without auth.
@@ -431,15 +568,15 @@ def main():
                   "before the client's first byte; the client sends no credentials. Its p50 against "
                   "memtunnel's without auth in the same rounds:\n")
         for ok, text in auth_checks:
-            md.append(f"- {text}: " + {True: "met", False: "**missed**", None: "n/a"}[ok])
+            md.append(f"- {text}: " + {True: "met", False: "**not met**", None: "n/a"}[ok])
         md.append("")
-    checks.extend(("auth", ok, text) for ok, text in auth_checks)
 
     text = "\n".join(md)
     print(text)
     with open(sys.argv[2], "w") as f:
         f.write(text)
-    if meta.get("strict") == "1" and any(ok is False for _, ok, _ in checks):
+    not_met = [c for c in checks if c[5] is False] + [t for ok, t in auth_checks if ok is False]
+    if meta.get("strict") == "1" and not_met:
         return 2
     return 0
 
