@@ -22,8 +22,7 @@ static const char *const why_words[] = {
     [MCFRAME_OK] = "",
     [MCFRAME_MID_REQUEST] = "the client ended inside a request",
     [MCFRAME_SASL] = "the client authenticated on the connection (SASL)",
-    [MCFRAME_LOGIN_SET] = "the client sent a set, which may be an ASCII "
-                          "login",
+    [MCFRAME_LOGIN_SET] = "the client sent a set, which may be an ASCII login",
     [MCFRAME_QUIT] = "the client asked the server to close",
     [MCFRAME_UNKNOWN] = "a command not known to the framer",
     [MCFRAME_BAD_REQUEST] = "a request the server may read otherwise",
@@ -220,8 +219,13 @@ static void req_line(struct mcreq *r, unsigned char *s, size_t len)
     struct tok t[TOKENS_MAX];
     uint64_t v;
 
-    if (len > 1 && s[len - 1] == '\r')
-        len--;
+    /* A bare LF ends a line for 1.6.18, newer servers refuse it. */
+    if (len < 2 || s[len - 1] != '\r') {
+        req_taint(r, len == 0 || (len == 1 && s[0] == '\r')
+                     ? MCFRAME_UNKNOWN : MCFRAME_BAD_REQUEST);
+        return;
+    }
+    len--;
     /* 1.6.18 skips leading spaces, newer servers do not. */
     if (len == 0 || s[0] == ' ') {
         req_taint(r, len == 0 ? MCFRAME_UNKNOWN : MCFRAME_BAD_REQUEST);
@@ -628,7 +632,8 @@ void mcreply_feed(struct mcreply *r, const void *data, size_t n,
             size_t upto = nl ? (size_t)(nl - p) : (size_t)(end - p);
             size_t room = r->len < MCFRAME_REPLY_LINE_MAX
                           ? MCFRAME_REPLY_LINE_MAX - r->len : 0;
-            memcpy(r->line + r->len, p, upto < room ? upto : room);
+            if (room > 0)
+                memcpy(r->line + r->len, p, upto < room ? upto : room);
             /* len counts the whole line; only its start is kept. */
             r->len = r->len + (uint32_t)upto < r->len ? UINT32_MAX
                                                       : r->len + (uint32_t)upto;

@@ -12,6 +12,10 @@
 #           SAN, checked against the rules restated
 #   auth    auth_reply: the server's answer to --auth's login, checked
 #           against what a success is
+#   mcframe the framers of --reuse (mcframe.c): client and server bytes in
+#           any cuts give the same state and account for every byte;
+#           generated conversations are judged OK, and not OK with one
+#           reply too many
 #
 # Everything is built with clang into build/fuzz/: src/*.c except main.c
 # with -fsanitize=fuzzer-no-link,address,undefined, each target linked
@@ -31,7 +35,7 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config pem cert ident auth)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config pem cert ident auth mcframe)
 [[ $secs =~ ^[0-9]+$ && $secs -ge 1 ]] || {
 	echo "usage: $0 [SECONDS] [TARGET...]" >&2
 	exit 64

@@ -21,6 +21,7 @@ static const struct {
     { "resume", resume_suite },     { "tlsconn", tlsconn_suite },
     { "upstream", upstream_suite }, { "reason", reason_suite },
     { "advice", advice_suite },     { "auth", auth_suite },
+    { "mcframe", mcframe_suite },
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -14,6 +14,7 @@ Suite *config_suite(void);
 Suite *ident_suite(void);
 Suite *listener_suite(void);
 Suite *logfmt_suite(void);
+Suite *mcframe_suite(void);
 Suite *reason_suite(void);
 Suite *resume_suite(void);
 Suite *spin_suite(void);
