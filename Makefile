@@ -177,7 +177,9 @@ $(SOAKLOAD): tests/long/soakload.c | deps
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) $(SANFLAGS) $(CFLAGS) -o $@ $<
 
-# The soak: a million verified operations with client aborts (minutes).
+# The long tests (tests/long/): the soak, a million verified operations with
+# client aborts, and the reuse soak, a million through --reuse on from
+# thousands of short-lived clients (minutes).
 check-long: $(PROG) $(MCLOAD) $(SOAKLOAD) pki deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
 	  SOAKLOAD=$(abspath $(SOAKLOAD)) MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) \

@@ -418,7 +418,9 @@ void conn_close_all(struct conn_env *env, int all)
 {
     for (struct conn *c = env->conns, *next; c; c = next) {
         next = c->next;
-        if (all || c->state != CONN_OPEN || c->spare || c->pooled)
+        /* A lobby's client is served like an open one's. */
+        if (all || (c->state != CONN_OPEN && !c->lobby) || c->spare
+            || c->pooled)
             conn_close(c, LOG_DEBUG, "closed", REASON_STOPPING, NULL);
     }
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Run the long tests: every tests/long/*.sh but this one (today: soak.sh),
-# or those named as arguments (a path or a name: `soak`), with the
-# integration scenarios' runner (one line per test, `N passed, N failed`),
-# in verbose mode since the numbers are the point of a long test.
+# Run the long tests: every tests/long/*.sh but this one (today: soak.sh
+# and reuse.sh), or those named as arguments (a path or a name: `soak`),
+# with the integration scenarios' runner (one line per test, `N passed, N
+# failed`), in verbose mode since the numbers are the point of a long test.
 #
 #   tests/long/run.sh [TEST...]
 #
 # LONG_TIMEOUT bounds each test (seconds, default 600). The tests take the
 # same variables as the integration scenarios (MEMTUNNEL, MCLOAD,
-# MEMTUNNEL_TEST_PKI) and their own (SOAK_* in soak.sh).
+# MEMTUNNEL_TEST_PKI) and their own (SOAK_* in soak.sh, REUSE_* in
+# reuse.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
