@@ -33,8 +33,8 @@
 # client's first byte, and the load generator sends no credentials through
 # it. Its p50 is compared with memtunnel's without auth in the same run
 # (target: at most 1.2x, issue 20). The other tunnels cannot authenticate.
-# memtunnel-nopoll and memtunnel-noreuse (not run by default): the same
-# memtunnel with --busy-poll 0, and with --reuse off (no upstream connection
+# memtunnel-poll and memtunnel-noreuse (not run by default): the same
+# memtunnel with --busy-poll 200, and with --reuse off (no upstream connection
 # kept for the next client), in every row memtunnel runs, so that the
 # defaults can be compared with each choice and with the peers in one run.
 # A binary without the flag (--reuse came after --busy-poll) leaves that
@@ -96,7 +96,7 @@
 #   BENCH_CHURN_RATE new connections per second in e and e-ec (200)
 #   BENCH_CHURN_SECONDS measured s per run of e, e-ec and e-max (1)
 #   BENCH_TARGETS    ("direct relay memtunnel memtunnel-auth stunnel haproxy
-#                    nginx"; also relay-tls, memtunnel-nopoll,
+#                    nginx"; also relay-tls, memtunnel-poll,
 #                    memtunnel-noreuse)
 #   BENCH_MC_THREADS memcached -t (2)
 #   BENCH_OUT        where results.md and results.tsv go (build/bench)
@@ -169,9 +169,9 @@ for w in $workloads; do
 done
 for t in $targets; do
 	case $t in
-	direct | relay | relay-tls | memtunnel | memtunnel-auth | memtunnel-nopoll | memtunnel-noreuse | \
+	direct | relay | relay-tls | memtunnel | memtunnel-auth | memtunnel-poll | memtunnel-noreuse | \
 		stunnel | haproxy | nginx) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel memtunnel-auth memtunnel-nopoll memtunnel-noreuse stunnel haproxy nginx)" ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel memtunnel-auth memtunnel-poll memtunnel-noreuse stunnel haproxy nginx)" ;;
 	esac
 done
 [[ " $targets " == *" direct "* ]] || die "BENCH_TARGETS must include direct (the baseline)"
@@ -344,7 +344,7 @@ memtunnel_version=$("$MEMTUNNEL" --version 2>&1 | head -n1) || die "$MEMTUNNEL -
 declare -A variant_args=(
 	[memtunnel]=""
 	[memtunnel-auth]="--auth memcached"
-	[memtunnel-nopoll]="--busy-poll 0"
+	[memtunnel-poll]="--busy-poll 200"
 	[memtunnel-noreuse]="--reuse off"
 )
 # A binary from before the option a variant needs (--auth, --busy-poll,
@@ -884,7 +884,7 @@ status=0
 	"relay=tests/bench/relay.c: plaintext, no TLS, one thread (epoll), 64 KiB per direction, to memcached's plaintext port: the floor of one extra hop, not a peer" \
 	"relay-tls=the same relay to memcached's TLS port, behind a memtunnel (only the relay's CPU counted): carrying the TLS stream with no cryptography, not a peer" \
 	"memtunnel-auth=the same memtunnel with --auth memcached, in front of a copy of each memcached started with -Y (ASCII authentication; otherwise the same settings), churn rows only; the load generator sends no credentials" \
-	"memtunnel-nopoll=the same memtunnel with --busy-poll 0: the loop sleeps whenever it runs out of work" \
+	"memtunnel-poll=the same memtunnel with --busy-poll 200: the loop polls for up to 200 µs instead of sleeping" \
 	"memtunnel-noreuse=the same memtunnel with --reuse off: every local connection has an upstream connection of its own" \
 	"run=$rounds rounds x $seconds s (+ $warmup s warm-up), churn rows $churn_seconds s (+ $warmup s), $elapsed s of workloads, $SECONDS s in all; medians; e and e-ec: $churn_rate new connections/s, e-max: back to back" \
 	"strict=${BENCH_STRICT:-}" "${aead_meta[@]}" || status=$?

@@ -93,9 +93,9 @@ bench_input "bench.sh: an unknown target is named" "^bench: BENCH_TARGETS: unkno
 	BENCH_TARGETS="direct memtunnel-fast"
 bench_input "bench.sh: BENCH_CHURN_SECONDS must be a number" "^bench: BENCH_CHURN_SECONDS must be a number, not 'one'" \
 	BENCH_CHURN_SECONDS=one
-bench_input "bench.sh: memtunnel-nopoll, memtunnel-noreuse and e-max are known" \
+bench_input "bench.sh: memtunnel-poll, memtunnel-noreuse and e-max are known" \
 	"^bench: BENCH_TARGETS must include direct" \
-	BENCH_TARGETS="memtunnel-nopoll memtunnel-noreuse" BENCH_WORKLOADS="e-max"
+	BENCH_TARGETS="memtunnel-poll memtunnel-noreuse" BENCH_WORKLOADS="e-max"
 
 # --- the report's verdicts, on fixed medians (one round)
 # round workload target ops_s p50 p99 rss open tunnel_cpu mc_cpu client_cpu
@@ -151,7 +151,7 @@ grep -Pv '\td\t' "$T/all.tsv" >"$T/no-d.tsv"
 # The figures of issue 22: (a) CPU per request 1.51x nginx's, the cheapest
 # peer (stunnel 57.7, haproxy 63.8); closed-loop churn (e-max) p50 1.80x
 # nginx's and CPU per connection 1.87x. The relay and memtunnel
-# --busy-poll 0 spend less than nginx in (a) but are no peers; in e-max the
+# --busy-poll 200 spend less than nginx in (a) but are no peers; in e-max the
 # relay's CPU would be above 0.5x nginx's, but bounds nothing there (a
 # tunnel that reuses its upstream connections opens none).
 {
@@ -159,14 +159,14 @@ grep -Pv '\td\t' "$T/all.tsv" >"$T/no-d.tsv"
 	row 1 a direct 26000 38 80 "" "" "" 20 19
 	row 1 a relay 12000 70 150 "" "" 44 21 23
 	row 1 a memtunnel 16000 62.2 130 "" "" 76.4 30 21
-	row 1 a memtunnel-nopoll 10500 90 160 "" "" 40 29 22
+	row 1 a memtunnel-poll 10500 90 160 "" "" 40 29 22
 	row 1 a stunnel 9000 104 170 "" "" 57.7 33 24
 	row 1 a haproxy 8800 106 170 "" "" 63.8 35 26
 	row 1 a nginx 11000 83.9 140 "" "" 50.7 29 23
 	row 1 e-max direct 10000 78 160 "" "" "" 60 70
 	row 1 e-max relay 4500 150 330 "" "" 200 95 75
 	row 1 e-max memtunnel 1100 837 1900 "" "" 626 530 60
-	row 1 e-max memtunnel-nopoll 1000 900 2100 "" "" 340 600 60
+	row 1 e-max memtunnel-poll 1000 900 2100 "" "" 340 600 60
 	row 1 e-max stunnel 800 700 1500 "" "" 400 600 80
 	row 1 e-max haproxy 900 600 1300 "" "" 380 500 80
 	row 1 e-max nginx 1000 466 900 "" "" 335 420 75
@@ -239,7 +239,7 @@ expect "report: (a) added p50 0.53x is not met" "$T/cpu.md" \
 	'^\| \(a\) \| added p50 ≤ 0\.5× the best peer.s \| \+24 µs \| nginx \+46 µs \| 0\.53× \| \*\*not met\*\* \|'
 expect "report: (a) p99 below the best peer's is met" "$T/cpu.md" \
 	'^\| \(a\) \| p99 ≤ the best peer.s \| 130 µs \| nginx 140 µs \| 0\.93× \| met \|'
-expect "report: neither the relay nor memtunnel --busy-poll 0 is the cheapest peer" "$T/cpu.md" \
+expect "report: neither the relay nor memtunnel --busy-poll 200 is the cheapest peer" "$T/cpu.md" \
 	'^\| \(a\) 1 conn, .* \| 38\.0 µs / — \| 70\.0 µs / \+32; CPU 44\.0 µs \(0\.87×\) \| 62\.2 µs / \+24; CPU 76\.4 µs \(1\.51×\) \| 90\.0 µs / \+52; CPU 40\.0 µs \(0\.79×\) \| .* \| nginx 50\.7 µs \|$'
 expect "report: closed-loop churn in the summary: p50 / p99 and CPU per connection" "$T/cpu.md" \
 	'^\| \(e-max\) new connection \+ 1 get, back to back \(closed-loop churn\): p50 / p99 \| 78\.0 / 160 µs \| .* \| 837 / 1900 µs; CPU 626 µs \(1\.87×\) \| .* \| nginx 335 µs \|$'
@@ -249,8 +249,8 @@ expect "report: (e-max) p50 against direct" "$T/cpu.md" \
 	'^\| \(e-max\) \| p50 ≤ 2× direct.s \| 837 µs \| direct 78\.0 µs \| 10\.73× \| \*\*not met\*\* \|'
 expect "report: (e-max) CPU per connection is not met, not bounded by the relay" "$T/cpu.md" \
 	'^\| \(e-max\) \| CPU per connection ≤ 0\.5× the cheapest peer.s \| 626 µs \| nginx 335 µs \| 1\.87× \| \*\*not met\*\* \|  \|$'
-expect "report: the defaults beside --busy-poll 0" "$T/cpu.md" \
-	'^\| \(a\) \| --busy-poll 0 \| added p50 \+24 / \+52 µs \| 76\.4 / 40\.0 µs \(1\.91×\) \|$'
+expect "report: the defaults beside --busy-poll 200" "$T/cpu.md" \
+	'^\| \(a\) \| --busy-poll 200 \| added p50 \+24 / \+52 µs \| 76\.4 / 40\.0 µs \(1\.91×\) \|$'
 expect "report: the relay's churn is a floor line" "$T/cpu.md" \
 	'^- \(e-max\) a new connection through one plaintext hop alone, back to back: p50 150 µs, 1\.92× direct .*, 200 µs of the relay.s CPU per connection; memtunnel .* 626 µs of CPU per connection$'
 "$py" "$here/report.py" "$T/churn-met.tsv" "$T/churn.md" cores=2 >/dev/null

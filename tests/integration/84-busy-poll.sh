@@ -3,7 +3,8 @@
 # With requests back to back on loopback it polls (the stats line counts
 # the time, and both windows open); with no traffic it never does; behind
 # an upstream 3 ms away, the window for replies falls to zero and the
-# polling stays a small share of the time; --busy-poll 0 turns it off.
+# polling stays a small share of the time; --busy-poll 0, the default,
+# turns it off.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -69,7 +70,7 @@ polled_ms() { lines_after "$1" | sed -E 's/.*busy_poll_ms=([0-9]+).*/\1/' | awk 
 
 start_memcached UP
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$UP_PORT" \
-	--listen 127.0.0.1:0 --ca "$PKI/ca.crt"
+	--listen 127.0.0.1:0 --ca "$PKI/ca.crt" --busy-poll 200
 
 # ---- no traffic: no polling ------------------------------------------------
 n=$(wait_count "$T/MT.log" "$line_re" 2 5)
@@ -98,7 +99,7 @@ stop_memtunnel MT
 bg_start DELAY "$PY" "$T/delay.py" "$T/delay.port" "$UP_PORT" 0.003
 wait_until 10 test -s "$T/delay.port" || fail "the delaying relay listens" "$(cat "$T/DELAY.log")"
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$(cat "$T/delay.port")" \
-	--listen 127.0.0.1:0 --ca "$PKI/ca.crt"
+	--listen 127.0.0.1:0 --ca "$PKI/ca.crt" --busy-poll 200
 py_run "$T/client.py" "$MT_PORT" 0.5 0 >/dev/null 2>&1 || fail "gets through the far upstream (warm-up)"
 n0=$(count_log "$T/MT.log" "$line_re")
 c0=$(cpu_ticks "$MT_PID")
@@ -124,7 +125,7 @@ bg_stop DELAY
 
 # ---- --busy-poll 0: off --------------------------------------------------------
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$UP_PORT" \
-	--listen 127.0.0.1:0 --ca "$PKI/ca.crt" --busy-poll 0
+	--listen 127.0.0.1:0 --ca "$PKI/ca.crt"
 out=$(py_run "$T/client.py" "$MT_PORT" 1 0 2>&1) || fail "gets with --busy-poll 0" "$out"
 assert_match "$out" '^gets=[0-9]+$' "with --busy-poll 0 every reply is right ($out)"
 wait_log "$T/MT.log" 'at=stats upstream=' 5
