@@ -198,6 +198,8 @@ void conn_on_timer(uv_timer_t *timer)
     }
     uint64_t idle = uv_now(timer->loop) - c->last_active;
     if (c->client_eof && idle >= cfg->connect_timeout_ms) {
+        if (c->draining)
+            upstream_sentinel_unanswered(c->up);
         conn_close(c, LOG_DEBUG, "closed", REASON_UNFINISHED, NULL);
         return;
     }

@@ -281,6 +281,19 @@ void upstream_reused(struct upstream *up)
     up->stats.reused++;
 }
 
+void upstream_sentinel_unanswered(struct upstream *up)
+{
+    if (!up->reuse)
+        return;
+    up->reuse = 0;
+    log_event(LOG_WARN, "reuse-off", "upstream", up->name,
+              "reason", "the server did not answer the sentinel (mn or a "
+              "binary NOOP) in time: connections to it are no longer reused",
+              "hint", "a server without the meta no-op (memcached before "
+              "1.6) cannot prove a connection idle; MEMTUNNEL_REUSE=off "
+              "says so at start", NULL);
+}
+
 /* ---- TLS sessions ---------------------------------------------------------- */
 
 const struct resume_limits *upstream_resume_limits(void)

@@ -54,7 +54,8 @@ struct upstream {
     int tls_name_is_ip;
     struct sockaddr_storage addr;        /* for IP literals */
     int have_addr;
-    int reuse;                           /* --reuse allows pooling here */
+    int reuse;                           /* --reuse allows pooling here (an
+                                            unanswered sentinel ends it) */
     int login_set;                       /* the client may log in with a
                                             set: credentials, no --auth */
 
@@ -189,6 +190,11 @@ int upstream_pool_any(const struct upstream *up);
 
 /* A client was given a pooled connection. */
 void upstream_reused(struct upstream *up);
+
+/* A sentinel went unanswered until the bound: the server does not serve
+ * it (memcached before 1.6 has no `mn`), so connections to up are no
+ * longer pooled; one warn line says so. */
+void upstream_sentinel_unanswered(struct upstream *up);
 
 /* ---- TLS sessions (resume.h) ---- */
 

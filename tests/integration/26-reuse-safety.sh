@@ -16,7 +16,10 @@
 #     connection is pooled by then), or a second answer to a get. Each
 #     time the connection is closed, never handed out, and the next client
 #     gets exactly its own reply. The control, without a stray reply, is
-#     reused. (A stray reply still on the network when the connection is
+#     reused. A server that answers `mn` with ERROR (memcached before 1.6):
+#     the first connection waits out --connect-timeout, one warn line says
+#     reuse is off for that node, and nothing is pooled after. (A stray
+#     reply still on the network when the connection is
 #     handed out cannot be told from the next client's; one in the socket
 #     is, by a peek.)
 # shellcheck source-path=SCRIPTDIR
@@ -177,3 +180,17 @@ for mode in none after late before; do
 	assert_eq 0 "$(count_log "$T/M$mode.log" 'level=(warn|error)')" "stray $mode: no warn or error line"
 	stop_memtunnel "M$mode"
 done
+
+# A server without `mn`: one unanswered sentinel turns reuse off for it.
+stray ST_NOMN nomn
+start_memtunnel Mnomn --servers "localhost:$ST_NOMN_PORT" --listen 127.0.0.1:0 --ca "$PKI/ca.crt" \
+	--log-level debug --prewarm 0 --connect-timeout 1
+text_client "$Mnomn_PORT" k1-nomn || fail "first client against a server without mn"
+wait_log "$T/Mnomn.log" 'level=warn at=reuse-off upstream=[^ ]+ reason="the server did not answer the sentinel'
+ok "an unanswered sentinel turns reuse off for the node, with one warn line"
+text_client "$Mnomn_PORT" k2-nomn || fail "second client against a server without mn"
+text_client "$Mnomn_PORT" k3-nomn || fail "third client against a server without mn"
+assert_eq 0 "$(count_log "$T/Mnomn.log" ' at=(pooled|reused) ')" "nothing was pooled"
+assert_eq 1 "$(count_log "$T/Mnomn.log" 'at=reuse-off')" "one reuse-off line"
+assert_eq 3 "$(grep -c '^conn ' "$T/ST_NOMN.out")" "three clients, three connections"
+stop_memtunnel Mnomn

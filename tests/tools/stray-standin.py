@@ -11,6 +11,8 @@ reply is `END\\r\\n`, sent:
     --stray late     --late-ms (100) after every MN
     --stray before   behind every get's reply (a get answered twice)
     --stray none     never (the control)
+    --stray nomn     never, but `mn` is answered ERROR, as a memcached
+                     older than 1.6 answers it
 
     stray-standin.py --cert CHAIN --key KEY --stray MODE [--late-ms MS]
                      [--lifetime SECONDS]
@@ -70,6 +72,8 @@ class Node:
                     if mode == "before":
                         writer.write(b"END\r\n")
                         self.say("stray", n)
+                elif words[0] == b"mn" and mode == "nomn":
+                    writer.write(b"ERROR\r\n")
                 elif words[0] == b"mn":
                     writer.write(b"MN\r\n")
                     if mode == "after":
@@ -105,7 +109,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
-    p.add_argument("--stray", choices=("after", "late", "before", "none"), required=True)
+    p.add_argument("--stray", choices=("after", "late", "before", "none", "nomn"), required=True)
     p.add_argument("--late-ms", type=int, default=100)
     p.add_argument("--lifetime", type=float, default=120)
     args = p.parse_args()
