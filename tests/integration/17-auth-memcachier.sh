@@ -80,8 +80,11 @@ check(c.get("cier:big") is None, "get after delete")
 print("child ok")
 EOF
 status=0
+# --reuse off: each of the child's connections logs in on a connection of
+# its own (26-reuse-safety shows --auth's connections reused).
 env MEMCACHIER_SERVERS="localhost:$CIER_PORT" MEMCACHIER_USERNAME="$user" MEMCACHIER_PASSWORD="$pass" \
 	MEMTUNNEL_AUTH=memcachier MEMTUNNEL_CA_FILE="$PKI/ca.crt" MEMTUNNEL_PREWARM=0 MEMTUNNEL_LOG_LEVEL=debug \
+	MEMTUNNEL_REUSE=off \
 	PYTHONPATH="$TESTS_DIR" PYTHONDONTWRITEBYTECODE=1 \
 	timeout -k 2 30 "$MEMTUNNEL" -- "$PY" "$T/child.py" >"$T/RUN.out" 2>"$T/RUN.log" </dev/null || status=$?
 assert_eq 0 "$status" "wrapper mode: memtunnel and the child exit 0"
