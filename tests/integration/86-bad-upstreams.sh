@@ -140,8 +140,10 @@ done
 assert_eq 5 "$(wait_count "$T/STALL.events" '^eof ' 5 5)" "stall: memtunnel closed all 5 upstream connections"
 sed -n 's/^eof //p' "$T/STALL.events" >"$T/stall.ms"
 read -r lo hi < <(sort -n "$T/stall.ms" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo, hi }')
-# Measured from the upstream's accept, a little after the client's.
-assert_le 1900 "$lo" "stall: upstream side closed after ${lo}-${hi} ms, not before the timeout"
+# Measured from the upstream's accept, after memtunnel resolved "localhost"
+# and connected, five at once: in a sanitizer build on a busy CI machine that
+# took up to 101 ms (the client's side, above, is the exact bound).
+assert_le 1800 "$lo" "stall: upstream side closed after ${lo}-${hi} ms, not before the timeout"
 assert_lt "$hi" 2600 "stall: upstream side closed by ${hi} ms"
 line="^memtunnel level=warn at=handshake-failed upstream=localhost:$STALL_PORT reason=\"handshake timeout[^\"]*\" "
 assert_eq 5 "$(count_log "$T/MT.log" "$line")" "stall: one handshake-timeout warn line per connection"
