@@ -134,6 +134,20 @@ static int pass_block(uint64_t *left, int text, const unsigned char *p,
     return 0;
 }
 
+/* Add what is here of a binary header (24 bytes) to line, which holds
+ * *len of it; *p moves past what was taken.  Returns 1 once it is whole. */
+static int gather_header(unsigned char *line, uint32_t *len,
+                         const unsigned char **p, const unsigned char *end)
+{
+    size_t take = 24 - *len;
+    if ((size_t)(end - *p) < take)
+        take = (size_t)(end - *p);
+    memcpy(line + *len, *p, take);
+    *len += (uint32_t)take;
+    *p += take;
+    return *len == 24;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 void mcreq_init(struct mcreq *r)
@@ -398,13 +412,7 @@ void mcreq_feed(struct mcreq *r, const void *data, size_t n)
             continue;
         }
         if (r->proto == MCFRAME_BINARY) {
-            size_t take = 24 - r->len;
-            if ((size_t)(end - p) < take)
-                take = (size_t)(end - p);
-            memcpy(r->line + r->len, p, take);
-            r->len += (uint32_t)take;
-            p += take;
-            if (r->len == 24)
+            if (gather_header(r->line, &r->len, &p, end))
                 req_header(r);
             continue;
         }
@@ -618,13 +626,7 @@ void mcreply_feed(struct mcreply *r, const void *data, size_t n,
         }
         int found = 0;
         if (r->proto == MCFRAME_BINARY) {
-            size_t take = 24 - r->len;
-            if ((size_t)(end - p) < take)
-                take = (size_t)(end - p);
-            memcpy(r->line + r->len, p, take);
-            r->len += (uint32_t)take;
-            p += take;
-            if (r->len < 24)
+            if (!gather_header(r->line, &r->len, &p, end))
                 break;
             found = reply_header(r);
         } else {
