@@ -61,6 +61,8 @@ static void answered(struct conn *c)
         c->drained = 1;
         return;
     }
+    if (why == MCFRAME_REFUSED)
+        upstream_sentinel_unanswered(c->up);    /* it never will */
     /* Finish as a server that closed would: the client gets what is
      * queued, then both sides close. */
     stop_framing(c, why);
@@ -79,7 +81,6 @@ size_t conn_reuse_reply(struct conn *c, char *p, size_t n)
         stop_framing(c, MCFRAME_BAD_REPLY);
         return n;
     }
-    int was_found = rz->reply.found;
     mcreply_feed(&rz->reply, p, n, &cut);
     size_t out = cut.client;
     if (cut.released > 0) {
@@ -93,8 +94,9 @@ size_t conn_reuse_reply(struct conn *c, char *p, size_t n)
         memcpy(rz->held + rz->nheld, p + out, cut.held);
         rz->nheld += cut.held;
     }
-    if (rz->reply.found && !was_found)
-        rz->nheld = 0;
+    /* Kept back and never released: the sentinel's answer, or a stray
+     * reply's beginning. */
+    rz->nheld = rz->reply.held;
     if (c->draining && (rz->reply.found || rz->reply.why != MCFRAME_OK))
         answered(c);
     else if (c->drained && rz->reply.why != MCFRAME_OK)

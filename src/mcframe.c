@@ -30,6 +30,7 @@ static const char *const why_words[] = {
     [MCFRAME_BAD_REPLY] = "server bytes that are not a reply",
     [MCFRAME_STRAY_REPLY] = "replies that do not match the requests",
     [MCFRAME_NO_SENTINEL] = "no answer to the sentinel",
+    [MCFRAME_REFUSED] = "the server refused the sentinel (no mn)",
 };
 
 const char *mcframe_why_words(enum mcframe_why why)
@@ -256,8 +257,6 @@ static void req_line(struct mcreq *r, unsigned char *s, size_t len)
         return;
     }
     size_t n = split(s, len, t);
-    if (r->requests == 0 && tok_is(&t[0], "set"))
-        r->first_set = 1;
     if (tok_is(&t[0], "set"))
         r->set_seen = 1;
     if (n > TOKENS_MAX) {
@@ -585,6 +584,39 @@ static int reply_header(struct mcreply *r)
     return 0;
 }
 
+/* Whether every reply the client's requests asked for has come (only
+ * known when none was quiet), before the sentinel's answer. */
+static int all_in(const struct mcreply *r)
+{
+    return r->armed && r->exact && !r->found && r->units == r->expect;
+}
+
+/* Whether the head kept so far may still be an ERROR line where the
+ * sentinel's answer is due (a text server without mn). */
+static int may_be_refusal(const struct mcreply *r)
+{
+    static const char error[] = "ERROR\r";
+    return r->proto == MCFRAME_TEXT && all_in(r) && r->len <= 6
+           && memcmp(r->line, error, r->len) == 0;
+}
+
+/* A head that began at `start` of this chunk (0: in an earlier one) is
+ * beyond the client's replies and not the sentinel's answer: it, what
+ * was kept back of it and every later byte are no one's.  `whole`: the
+ * head is complete (r->len bytes of it kept). */
+static void drop_beyond(struct mcreply *r, struct mcreply_cut *cut,
+                        size_t start, size_t n, int whole)
+{
+    int refused = whole && r->proto == MCFRAME_TEXT && r->len == 6
+                  && memcmp(r->line, "ERROR\r", 6) == 0;
+    r->units++;     /* counted once, whole or not, however cut */
+    reply_bad(r, refused ? MCFRAME_REFUSED : MCFRAME_STRAY_REPLY);
+    r->beyond = 1;
+    r->held = 0;
+    cut->client = start;
+    cut->after = n - start;
+}
+
 void mcreply_feed(struct mcreply *r, const void *data, size_t n,
                   struct mcreply_cut *cut)
 {
@@ -595,7 +627,7 @@ void mcreply_feed(struct mcreply *r, const void *data, size_t n,
     memset(cut, 0, sizeof *cut);
     if (n > 0)
         r->seen = 1;
-    if (r->found) {
+    if (r->found || r->beyond) {
         cut->after = n;
         if (n > 0)
             reply_bad(r, MCFRAME_STRAY_REPLY);
@@ -624,6 +656,11 @@ void mcreply_feed(struct mcreply *r, const void *data, size_t n,
             }
             continue;
         }
+        /* Every reply the client asked for is in: this head is the
+         * sentinel's answer or no one's (units change only as a head
+         * completes, so this holds from the head's first byte). */
+        int beyond = all_in(r);
+        uint64_t units = r->units, mn = r->mn;
         int found = 0;
         if (r->proto == MCFRAME_BINARY) {
             if (!gather_header(r->line, &r->len, &p, end))
@@ -656,6 +693,13 @@ void mcreply_feed(struct mcreply *r, const void *data, size_t n,
                 reply_bad(r, MCFRAME_STRAY_REPLY);
             return;
         }
+        if (beyond) {
+            /* As counted before the head: the same however it was cut. */
+            r->units = units;
+            r->mn = mn;
+            drop_beyond(r, cut, head_here ? head_at : 0, n, 1);
+            return;
+        }
         if (r->state == ST_HEAD)
             r->len = 0;
         head_at = (size_t)(p - base);
@@ -674,11 +718,16 @@ void mcreply_feed(struct mcreply *r, const void *data, size_t n,
     }
     /* An unfinished head at the end that may be the sentinel's answer is
      * kept back; anything else is the client's. */
-    if (r->state == ST_HEAD && r->len > 0 && may_be_sentinel(r)) {
+    if (r->state == ST_HEAD && r->len > 0
+        && (may_be_sentinel(r) || may_be_refusal(r))) {
         size_t start = head_here ? head_at : 0;
         cut->client = start;
         cut->held = n - start;
         r->held += (uint32_t)(n - start);
+        return;
+    }
+    if (r->state == ST_HEAD && r->len > 0 && all_in(r)) {
+        drop_beyond(r, cut, head_here ? head_at : 0, n, 0);
         return;
     }
     cut->released += r->held;
@@ -694,6 +743,8 @@ size_t mcframe_sentinel(const struct mcreq *q, struct mcreply *r,
     if (q->proto == MCFRAME_NONE)
         return 0;
     r->armed = 1;
+    r->exact = !q->quiet;
+    r->expect = q->requests;
     if (q->proto == MCFRAME_TEXT) {
         r->want_mn = q->mn + 1;
         memcpy(out, "mn\r\n", 4);

@@ -66,6 +66,8 @@ enum mcframe_why {
                                none was quiet), or bytes after the
                                sentinel's answer */
     MCFRAME_NO_SENTINEL,    /* the sentinel's answer has not come */
+    MCFRAME_REFUSED,        /* text: ERROR where the sentinel's MN was
+                               due: a server without mn */
 };
 
 /* Words for logs: "the client ended inside a request", ... ("" for OK). */
@@ -94,7 +96,6 @@ struct mcreq {
     uint64_t mn;                 /* text: whole `mn` commands (one MN each) */
     unsigned quiet : 1;          /* a request whose reply may not come:
                                     noreply, meta q, binary quiet opcodes */
-    unsigned first_set : 1;      /* text: the first command was `set` */
     unsigned set_seen : 1;       /* text: a `set` was seen (memcached -Y
                                     takes a later set as the login when
                                     earlier commands were refused) */
@@ -129,6 +130,11 @@ struct mcreply {
     unsigned armed : 1;          /* a sentinel was sent */
     unsigned found : 1;          /* its answer came, whole */
     unsigned seen : 1;           /* any byte was fed */
+    unsigned exact : 1;          /* armed behind requests that each get
+                                    exactly one reply (none quiet) */
+    unsigned beyond : 1;         /* a reply came that no request asked
+                                    for: nothing more is the client's */
+    uint64_t expect;             /* with exact: the client's replies */
     uint32_t held;               /* bytes kept back: see mcreply_feed */
     /* The rest is mcframe.c's. */
     unsigned state : 3;
@@ -152,8 +158,11 @@ void mcreply_proto(struct mcreply *r, enum mcframe_proto proto);
  * client's.  The next `held` bytes of this chunk may begin the sentinel's
  * answer: the caller keeps them back (at most MCFRAME_SENTINEL_MAX in all)
  * until a later chunk says whether they are released or were the
- * sentinel's.  `after` bytes at the end follow the sentinel's answer: a
- * stray reply (r->why says so).
+ * sentinel's.  `after` bytes at the end are no one's: they follow the
+ * sentinel's answer, or begin a reply beyond every one the client asked
+ * for (`beyond`); either is a stray reply (r->why says so), and held bytes
+ * that are not released then are no one's either (r->held says what is
+ * still kept back).
  */
 struct mcreply_cut {
     size_t released;
@@ -166,9 +175,14 @@ struct mcreply_cut {
  * Follow n more bytes from the server and say whose they are (*cut).
  * Until a sentinel is armed, all are the client's.  Once its answer is
  * found (`found`), the bytes kept back and the answer itself are no one's,
- * and every byte after it is stray.  Bytes that are not a reply set
- * r->why; from then on framing stops and every byte (with those kept back)
- * is the client's: the connection is closed at the end, not reused.
+ * and every byte after it is stray.  When none of the client's requests
+ * was quiet, the client's replies are exactly one per request: once they
+ * are all in, a reply that is not the sentinel's answer is stray, and it
+ * and every byte after it are no one's; an ERROR line there is
+ * MCFRAME_REFUSED (a server without `mn`; held back as the answer is, so
+ * that the verdict does not depend on the cuts).  Other bytes that are not a reply set r->why; from then on
+ * framing stops and every byte (with those kept back) is the client's:
+ * the connection is closed at the end, not reused.
  */
 void mcreply_feed(struct mcreply *r, const void *p, size_t n,
                   struct mcreply_cut *cut);

@@ -288,7 +288,8 @@ void upstream_sentinel_unanswered(struct upstream *up)
     up->reuse = 0;
     log_event(LOG_WARN, "reuse-off", "upstream", up->name,
               "reason", "the server did not answer the sentinel (mn or a "
-              "binary NOOP) in time: connections to it are no longer reused",
+              "binary NOOP) in time, or refused it: connections to it are "
+              "no longer reused",
               "hint", "a server without the meta no-op (memcached before "
               "1.6) cannot prove a connection idle; MEMTUNNEL_REUSE=off "
               "says so at start", NULL);

@@ -159,6 +159,17 @@ def first_bytes(sock, request, n):
     return got
 
 
+def to_eof(sock):
+    """Every byte the peer sends until it closes: for checking that a
+    connection ends with exactly the bytes expected, and not one more."""
+    got = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return got
+        got += b
+
+
 class Reader:
     """Replies from one connection, in order; bytes received past a reply
     are kept for the next one (pipelined requests)."""

@@ -14,15 +14,17 @@
  * exactly its size):
  *   - fed whole, in random cuts (empty ones too) or one byte at a time,
  *     each framer ends in the same state: proto, why, requests, mn, quiet,
- *     first_set, set_seen and mcreq_boundary; why, units, mn, found, and
+ *     set_seen and mcreq_boundary; why, units, mn, found, and
  *     the bytes given, kept back and stray;
  *   - the cuts of mcreply_feed account for every byte: the client's, kept
  *     back, released, and once the answer is found, the bytes before it +
  *     its length + those after it == what was fed; the answer's bytes are
- *     "MN\r\n" or our NOOP's reply; a framer that stopped gives every byte
+ *     "MN\r\n" or our NOOP's reply; once a reply beyond the client's
+ *     (none quiet) comes, it and every later byte are stray; a framer
+ *     that stopped otherwise gives every byte
  *     to the client;
  *   - a generated conversation is judged MCFRAME_OK, and mcreq reports
- *     the requests, `mn` count, quiet, first_set and set_seen it was made
+ *     the requests, `mn` count, quiet and set_seen it was made
  *     of; the same with every reply sent and one more inserted anywhere
  *     before the answer is not.
  */
@@ -78,7 +80,6 @@ static void req_same(const struct mcreq *a, const struct mcreq *b)
     check(a->requests == b->requests, "mcreq: the same requests however cut");
     check(a->mn == b->mn, "mcreq: the same mn however cut");
     check(a->quiet == b->quiet, "mcreq: the same quiet however cut");
-    check(a->first_set == b->first_set, "mcreq: the same first_set however cut");
     check(a->set_seen == b->set_seen, "mcreq: the same set_seen however cut");
     check(mcreq_boundary(a) == mcreq_boundary(b), "mcreq: the same boundary however cut");
 }
@@ -99,7 +100,6 @@ static void req_all(struct mcreq *whole, const uint8_t *p, size_t n)
           "mcreq: mn are requests");
     if (whole->why != MCFRAME_OK)
         check(!mcreq_boundary(whole), "mcreq: a tainted framer is not at a boundary");
-    check(!whole->first_set || whole->set_seen, "mcreq: a first set is a set seen");
 
     mcreq_init(&part);
     for (size_t at = 0; at < n;) {
@@ -129,7 +129,7 @@ struct acc {
 static void reply_feed(struct mcreply *r, const uint8_t *p, size_t n, struct acc *a)
 {
     struct mcreply_cut c;
-    int was = r->found;
+    int was = r->found || r->beyond;
 
     mcreply_feed(r, p, n, &c);
     check(c.released <= a->held, "mcreply: releases only what it kept back");
@@ -138,7 +138,14 @@ static void reply_feed(struct mcreply *r, const uint8_t *p, size_t n, struct acc
     a->after += c.after;
     if (was) {
         check(c.released == 0 && c.client == 0 && c.held == 0 && c.after == n,
-              "mcreply: every byte after the answer is stray");
+              "mcreply: every byte after the answer or beyond the replies is stray");
+    } else if (r->beyond) {
+        check(c.held == 0 && c.client + c.after == n,
+              "mcreply: a reply beyond the client's and all after it are stray");
+        check(r->why == MCFRAME_STRAY_REPLY || r->why == MCFRAME_BAD_REPLY
+              || r->why == MCFRAME_REFUSED, "mcreply: beyond the client's replies is stray");
+        a->after += a->held;    /* kept back of it: no one's */
+        a->held = 0;
     } else if (r->found) {
         check(c.held == 0, "mcreply: nothing kept back once found");
         check(c.client + c.after <= n, "mcreply: the cut fits the chunk");
@@ -213,6 +220,11 @@ static void reply_run(const struct mcreq *q, int arm, uint32_t opaque, const uin
               "mcreply: bytes after the answer are stray");
     } else if (r->why == MCFRAME_OK) {
         check(o->a.client + o->a.held == n, "mcreply: no byte lost");
+    } else if (r->beyond) {
+        check(arm && !q->quiet, "mcreply: beyond only behind requests that are never quiet");
+        check(r->units == q->requests + 1, "mcreply: beyond one reply more than requests");
+        check(o->a.client + o->a.after == n && o->a.after > 0,
+              "mcreply: the client's replies, then stray bytes");
     } else {
         check(o->a.client == n && o->a.held == 0,
               "mcreply: a stopped framer gives every byte to the client");
@@ -359,7 +371,7 @@ struct convo {
     struct reply replies[64];
     unsigned nreplies;
     uint64_t requests, mn;
-    int quiet, first_set, set_seen;
+    int quiet, set_seen;
 };
 
 static void reply_begin(struct convo *c)
@@ -438,8 +450,6 @@ static void text_one(struct src *s, struct convo *c, int first)
         puts_(q, "\r\n");
         puts_(r, a[pick(s, 6)]);
         puts_(r, "\r\n");
-        if (first && which == 0)
-            c->first_set = 1;
         if (which == 0)
             c->set_seen = 1;
         break;
@@ -695,7 +705,6 @@ static void convo(struct src *s, int binary)
     check(q.requests == c.requests, "every request counted");
     check(q.mn == c.mn, "every mn counted");
     check(q.quiet == c.quiet, "quiet when a request may go unanswered");
-    check(q.first_set == c.first_set, "first_set when the first command is set");
     check(q.set_seen == c.set_seen, "set_seen when a command is set");
     free(req);
 

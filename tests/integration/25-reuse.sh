@@ -101,12 +101,7 @@ for i in range(10):
 s = connect()
 s.sendall(b"get text:3\r\n")
 s.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
+data = mcread.to_eof(s)
 v = value(3)
 want = b"VALUE text:3 7 %d\r\n%s\r\nEND\r\n" % (len(v), v)
 assert data == want, (data, want)

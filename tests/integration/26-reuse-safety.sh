@@ -17,8 +17,11 @@
 #     time the connection is closed, never handed out, and the next client
 #     gets exactly its own reply. The control, without a stray reply, is
 #     reused. A server that answers `mn` with ERROR (memcached before 1.6):
-#     the first connection waits out --connect-timeout, one warn line says
-#     reuse is off for that node, and nothing is pooled after. (A stray
+#     a client that half-closes gets exactly its replies and EOF, never that
+#     ERROR; one warn line says reuse is off for that node, and nothing is
+#     pooled after. A server that does not answer `mn` at all: the client
+#     gets its replies and EOF once --connect-timeout has passed, and reuse
+#     is off for that node too. (A stray
 #     reply still on the network when the connection is
 #     handed out cannot be told from the next client's; one in the socket
 #     is, by a peek.)
@@ -181,16 +184,44 @@ for mode in none after late before; do
 	stop_memtunnel "M$mode"
 done
 
-# A server without `mn`: one unanswered sentinel turns reuse off for it.
+# A server without `mn`: the sentinel's ERROR never reaches the client, and
+# turns reuse off for the node. The client half-closes after its requests
+# and reads to the end: every byte it gets must be its own.
 stray ST_NOMN nomn
 start_memtunnel Mnomn --servers "localhost:$ST_NOMN_PORT" --listen 127.0.0.1:0 --ca "$PKI/ca.crt" \
-	--log-level debug --prewarm 0 --connect-timeout 1
-text_client "$Mnomn_PORT" k1-nomn || fail "first client against a server without mn"
+	--log-level debug --prewarm 0
+out=$(py_run - "$Mnomn_PORT" <<'EOF'
+import socket, sys
+import mcread
+port = int(sys.argv[1])
+v = b"ERROR\r\nEND\r\nMN\r\n"
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"set k1-nomn 0 0 %d\r\n%s\r\nget k1-nomn\r\n" % (len(v), v))
+s.shutdown(socket.SHUT_WR)
+got = mcread.to_eof(s)
+want = b"STORED\r\nVALUE k1-nomn 0 %d\r\n%s\r\nEND\r\n" % (len(v), v)
+print("exact" if got == want else "got %r" % got)
+EOF
+) || fail "a half-closed client against a server without mn" "$out"
+assert_eq exact "$out" "a half-closed client gets exactly its replies, then EOF: not the sentinel's ERROR"
 wait_log "$T/Mnomn.log" 'level=warn at=reuse-off upstream=[^ ]+ reason="the server did not answer the sentinel'
-ok "an unanswered sentinel turns reuse off for the node, with one warn line"
+ok "a refused sentinel turns reuse off for the node, with one warn line"
 text_client "$Mnomn_PORT" k2-nomn || fail "second client against a server without mn"
 text_client "$Mnomn_PORT" k3-nomn || fail "third client against a server without mn"
 assert_eq 0 "$(count_log "$T/Mnomn.log" ' at=(pooled|reused) ')" "nothing was pooled"
 assert_eq 1 "$(count_log "$T/Mnomn.log" 'at=reuse-off')" "one reuse-off line"
 assert_eq 3 "$(grep -c '^conn ' "$T/ST_NOMN.out")" "three clients, three connections"
 stop_memtunnel Mnomn
+
+# A server that never answers the sentinel: after --connect-timeout (1 s)
+# the client has its replies and EOF, and reuse is off for the node.
+stray ST_SILENT silent
+start_memtunnel Msilent --servers "localhost:$ST_SILENT_PORT" --listen 127.0.0.1:0 \
+	--ca "$PKI/ca.crt" --log-level debug --prewarm 0 --connect-timeout 1
+text_client "$Msilent_PORT" k1-silent || fail "first client against a server silent to mn"
+wait_log "$T/Msilent.log" 'level=warn at=reuse-off upstream=[^ ]+ reason="the server did not answer the sentinel'
+ok "an unanswered sentinel turns reuse off for the node, with one warn line"
+text_client "$Msilent_PORT" k2-silent || fail "second client against a server silent to mn"
+assert_eq 0 "$(count_log "$T/Msilent.log" ' at=(pooled|reused) ')" "nothing was pooled"
+assert_eq 2 "$(grep -c '^conn ' "$T/ST_SILENT.out")" "two clients, two connections"
+stop_memtunnel Msilent

@@ -61,16 +61,12 @@ start_memtunnel MT --servers "localhost:$OLD10_PORT,localhost:$OLD11_PORT,localh
 read -r p10 p11 p12 <<<"$MT_PORTS"
 
 # The control: the same kind of server at TLS 1.2 answers through the tunnel.
-out=$("$PY" - "$p12" <<'EOF'
+out=$(py_run - "$p12" <<'EOF'
 import socket, sys
+import mcread
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
+data = mcread.to_eof(s)
 print(data.split(b"\r\n")[0].decode())
 EOF
 ) || fail "an HTTP request through the tunnel to the TLS 1.2 server"

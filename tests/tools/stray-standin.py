@@ -13,6 +13,7 @@ reply is `END\\r\\n`, sent:
     --stray none     never (the control)
     --stray nomn     never, but `mn` is answered ERROR, as a memcached
                      older than 1.6 answers it
+    --stray silent   never, and `mn` is not answered at all
 
     stray-standin.py --cert CHAIN --key KEY --stray MODE [--late-ms MS]
                      [--lifetime SECONDS]
@@ -74,6 +75,8 @@ class Node:
                         self.say("stray", n)
                 elif words[0] == b"mn" and mode == "nomn":
                     writer.write(b"ERROR\r\n")
+                elif words[0] == b"mn" and mode == "silent":
+                    pass
                 elif words[0] == b"mn":
                     writer.write(b"MN\r\n")
                     if mode == "after":
@@ -109,7 +112,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
-    p.add_argument("--stray", choices=("after", "late", "before", "none", "nomn"), required=True)
+    p.add_argument("--stray", choices=("after", "late", "before", "none", "nomn", "silent"), required=True)
     p.add_argument("--late-ms", type=int, default=100)
     p.add_argument("--lifetime", type=float, default=120)
     args = p.parse_args()

@@ -4,7 +4,7 @@
  * Requests in the text, meta and binary protocols, each fed whole, cut at
  * every byte and fed one byte at a time (the state must not depend on how
  * the bytes came); data blocks and bodies holding protocol text; what sets
- * `quiet` and `first_set`; every taint reason with an example, including
+ * `quiet` and `set_seen`; every taint reason with an example, including
  * the lines memcached reads otherwise than a naive framer would (see
  * proto_text.c / proto_bin.c of memcached 1.6.18 and its current parser).
  * Replies: VALUE and VA blocks holding protocol text, STAT...END once, MN
@@ -29,7 +29,7 @@ struct want_req {
     uint64_t requests;
     uint64_t mn;
     int quiet;
-    int first_set;
+    int set_seen;
     int boundary;
 };
 
@@ -44,8 +44,6 @@ static void req_same(const struct mcreq *a, const struct mcreq *b,
                   (unsigned long long)a->requests, cut);
     ck_assert_msg(a->mn == b->mn, "%s: mn differs when cut at %zu", label, cut);
     ck_assert_msg(a->quiet == b->quiet, "%s: quiet differs when cut at %zu", label, cut);
-    ck_assert_msg(a->first_set == b->first_set, "%s: first_set differs when cut at %zu",
-                  label, cut);
     ck_assert_msg(a->set_seen == b->set_seen, "%s: set_seen differs when cut at %zu",
                   label, cut);
     ck_assert_msg(mcreq_boundary(a) == mcreq_boundary(b),
@@ -78,10 +76,8 @@ static void req_check(const void *data, size_t n, const struct want_req *w,
                       (unsigned long long)whole.mn, (unsigned long long)w->mn);
     ck_assert_msg(whole.quiet == (w->quiet != 0), "%s: quiet %d, want %d", label,
                   whole.quiet, w->quiet);
-    ck_assert_msg(whole.first_set == (w->first_set != 0), "%s: first_set %d, want %d",
-                  label, whole.first_set, w->first_set);
-    if (w->first_set)
-        ck_assert_msg(whole.set_seen, "%s: first_set without set_seen", label);
+    ck_assert_msg(whole.set_seen == (w->set_seen != 0), "%s: set_seen %d, want %d",
+                  label, whole.set_seen, w->set_seen);
     if (w->why == MCFRAME_OK)
         ck_assert_msg(mcreq_boundary(&whole) == w->boundary, "%s: boundary %d, want %d",
                       label, mcreq_boundary(&whole), w->boundary);
@@ -162,7 +158,7 @@ static const struct {
     { "set, first", "set k 0 0 5\r\nhello\r\n",
       { MCFRAME_TEXT, MCFRAME_OK, 1, 0, 0, 1, 1 } },
     { "set, not first", "get a\r\nset k 0 0 5\r\nhello\r\n",
-      { MCFRAME_TEXT, MCFRAME_OK, 2, 0, 0, 0, 1 } },
+      { MCFRAME_TEXT, MCFRAME_OK, 2, 0, 0, 1, 1 } },
     { "a data block of protocol text", "set k 1 2 " TRAP_LEN "\r\n" TRAP "\r\nget k\r\n",
       { MCFRAME_TEXT, MCFRAME_OK, 2, 0, 0, 1, 1 } },
     { "a data block that is a whole request", "add k 0 0 4\r\nmn\r\n\r\nmn\r\n",
@@ -295,7 +291,7 @@ static const struct {
     /* Sticky: the first reason is kept. */
     { "the first reason is kept", "foo\r\nquit\r\nset k 0 0 x\r\n",
       { MCFRAME_TEXT, MCFRAME_UNKNOWN, ANY, ANY, 0, 0, 0 } },
-    { "first_set even when refused", "set k 0 0\r\n",
+    { "set_seen even when refused", "set k 0 0\r\n",
       { MCFRAME_TEXT, MCFRAME_BAD_REQUEST, ANY, ANY, 0, 1, 0 } },
 };
 
@@ -319,28 +315,26 @@ START_TEST(text_nul)
 END_TEST
 
 /* set_seen: any set, refused or not (memcached -Y takes a set after
- * refused commands as the login); first_set: the first command only. */
+ * refused commands as the login). */
 START_TEST(set_seen)
 {
     static const struct {
         const char *in;
-        int first_set, set_seen;
+        int set_seen;
     } cases[] = {
-        { "set k 0 0 1\r\nx\r\n", 1, 1 },
-        { "get a\r\nset k 0 0 1\r\nx\r\n", 0, 1 },
-        { "version\r\nset u 0 0 3\r\na b\r\n", 0, 1 },
-        { "get a\r\nset k 0 0\r\n", 0, 1 },
-        { "add k 0 0 1\r\nx\r\ncas k 0 0 1 1\r\nx\r\nms k 1\r\nx\r\n", 0, 0 },
-        { "get set\r\nmg set\r\n", 0, 0 },
-        { "sets k 0 0 1\r\n", 0, 0 },
+        { "set k 0 0 1\r\nx\r\n", 1 },
+        { "get a\r\nset k 0 0 1\r\nx\r\n", 1 },
+        { "version\r\nset u 0 0 3\r\na b\r\n", 1 },
+        { "get a\r\nset k 0 0\r\n", 1 },
+        { "add k 0 0 1\r\nx\r\ncas k 0 0 1 1\r\nx\r\nms k 1\r\nx\r\n", 0 },
+        { "get set\r\nmg set\r\n", 0 },
+        { "sets k 0 0 1\r\n", 0 },
     };
     struct mcreq q;
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mcreq_init(&q);
         mcreq_feed(&q, cases[i].in, strlen(cases[i].in));
-        ck_assert_msg(q.first_set == cases[i].first_set, "%s: first_set %d", cases[i].in,
-                      q.first_set);
         ck_assert_msg(q.set_seen == cases[i].set_seen, "%s: set_seen %d", cases[i].in,
                       q.set_seen);
     }
@@ -350,7 +344,6 @@ START_TEST(set_seen)
     mcreq_init(&q);
     mcreq_feed(&q, b, n);
     ck_assert_int_eq(q.why, MCFRAME_OK);
-    ck_assert_int_eq(q.first_set, 0);
     ck_assert_int_eq(q.set_seen, 0);
 }
 END_TEST
@@ -422,7 +415,7 @@ START_TEST(key_lengths)
     n = snprintf(line, sizeof line, "set %s 0 0 4\r\nmn\r\n\r\n", key);
     req_check(line, (size_t)n, &bad, "set: a key of 251 bytes");
     n = snprintf(line, sizeof line, "ms %s 4\r\nmn\r\n\r\n", key);
-    bad.first_set = 0;
+    bad.set_seen = 0;
     req_check(line, (size_t)n, &bad, "ms: a key of 251 bytes");
 }
 END_TEST
@@ -630,7 +623,7 @@ struct acc {
 static void reply_feed(struct mcreply *r, const void *p, size_t n, struct acc *a)
 {
     struct mcreply_cut c;
-    int was_found = r->found;
+    int was_found = r->found, was_beyond = r->beyond;
 
     memset(&c, 0xa5, sizeof c);
     mcreply_feed(r, p, n, &c);
@@ -638,7 +631,17 @@ static void reply_feed(struct mcreply *r, const void *p, size_t n, struct acc *a
     a->held -= c.released;
     a->client += c.released + c.client;
     a->after += c.after;
-    if (r->found && !was_found) {
+    if (r->beyond && !was_beyond) {
+        /* A reply beyond the client's: it, and what was kept back of it,
+         * are no one's. */
+        ck_assert_uint_eq(c.client + c.after, n);
+        ck_assert_uint_eq(c.held, 0);
+        a->after += a->held;
+        a->held = 0;
+    } else if (was_beyond) {
+        ck_assert_uint_eq(c.client + c.held + c.released, 0);
+        ck_assert_uint_eq(c.after, n);
+    } else if (r->found && !was_found) {
         ck_assert_uint_le(c.client + c.after, n);
         ck_assert_uint_eq(c.held, 0);
         a->answer = a->held + (n - c.client - c.after);
@@ -695,7 +698,8 @@ static void reply_check(const void *req, size_t reqn, const void *rep, size_t n,
                       (int)r.why, mcframe_why_words(r.why), (int)w->why);
         ck_assert_msg(r.found == (w->found != 0), "%s (cut %zu): found %d", label, k,
                       r.found);
-        if (w->why == MCFRAME_OK || w->why == MCFRAME_STRAY_REPLY) {
+        if (w->why == MCFRAME_OK || w->why == MCFRAME_STRAY_REPLY
+            || w->why == MCFRAME_REFUSED) {
             ck_assert_msg(a.client == w->client, "%s (cut %zu): %zu bytes the client's, "
                           "want %zu", label, k, a.client, w->client);
             ck_assert_msg(r.units == w->units, "%s (cut %zu): units %llu, want %llu",
@@ -719,6 +723,11 @@ static void reply_check(const void *req, size_t reqn, const void *rep, size_t n,
                               "%s: the answer is not our NOOP's", label);
         } else if (w->why == MCFRAME_OK) {
             ck_assert_msg(a.client + a.held == n, "%s (cut %zu): bytes lost", label, k);
+        } else if (r.beyond) {
+            /* The client's replies, then no one's. */
+            ck_assert_msg(a.client == w->client && a.client + a.after == n && a.held == 0,
+                          "%s (cut %zu): %zu bytes the client's, %zu stray", label, k,
+                          a.client, a.after);
         } else {
             /* Framing stopped: every byte is the client's. */
             ck_assert_msg(a.client == n && a.held == 0, "%s (cut %zu): a tainted "
@@ -749,10 +758,25 @@ START_TEST(text_replies)
     w = (struct want_reply){ MCFRAME_STRAY_REPLY, 1, 5, 4, 1, 1, MCFRAME_STRAY_REPLY };
     reply_check(S("get a\r\n"), S(stray), 0, &w, "bytes after the answer");
 
-    /* One reply too many before it. */
+    /* One reply too many before it: once the get's reply is in, the next
+     * is no one's, and nothing after it reaches the client. */
     static const char extra[] = "END\r\nEND\r\nMN\r\n";
-    w = (struct want_reply){ MCFRAME_OK, 1, 10, 4, 2, 1, MCFRAME_STRAY_REPLY };
+    w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 5, 0, 2, 0, MCFRAME_STRAY_REPLY };
     reply_check(S("get a\r\n"), S(extra), 0, &w, "one reply too many");
+
+    /* A server without mn answers the sentinel ERROR: the client never
+     * sees it. */
+    static const char nomn[] = "VALUE a 0 7\r\nERROR\r\n\r\nEND\r\nERROR\r\n";
+    w = (struct want_reply){ MCFRAME_REFUSED, 0, sizeof nomn - 1 - 7, 0, 2, 0,
+                             MCFRAME_REFUSED };
+    reply_check(S("get a\r\n"), S(nomn), 0, &w, "ERROR for the sentinel");
+    static const char nomn1[] = "END\r\nERRORS\r\n";
+    w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 5, 0, 2, 0, MCFRAME_STRAY_REPLY };
+    reply_check(S("get a\r\n"), S(nomn1), 0, &w, "a line that begins as ERROR");
+    /* ...nor, after a client's mn, a line no request asked for. */
+    static const char nomn2[] = "MN\r\nSERVER_ERROR x\r\nMN\r\n";
+    w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 4, 0, 2, 1, MCFRAME_STRAY_REPLY };
+    reply_check(S("mn\r\n"), S(nomn2), 0, &w, "an unasked line after the replies");
 
     /* One too few, nothing quiet. */
     static const char few[] = "END\r\nMN\r\n";
@@ -885,15 +909,24 @@ START_TEST(binary_replies)
     w = (struct want_reply){ MCFRAME_STRAY_REPLY, 1, before, 24, 2, 0, MCFRAME_STRAY_REPLY };
     reply_check(req, qn, rep, n, 0xdeadbeef, &w, "a packet after the answer");
 
-    /* One packet too many before it. */
+    /* One packet too many before it: the client gets as many as it asked
+     * for, and no more. */
     n = 0;
     n += bin(rep + n, 0x81, 0x00, 0, 0, 0, 1);
     n += bin(rep + n, 0x81, 0x00, 0, 0, 0, 1);
     n += bin(rep + n, 0x81, 0x0a, 0, 0, 0, 0x11111111);
+    n += bin(rep + n, 0x81, 0x0a, 0, 0, 0, 0xdeadbeef);
+    w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 48, 0, 3, 0, MCFRAME_STRAY_REPLY };
+    reply_check(req, qn, rep, n, 0xdeadbeef, &w, "one packet too many");
+    /* A quiet request: the count is not exact, and so nothing is cut. */
+    qn = bin_req(req, 0x09, "k", 0, "", 0, 1);
+    n = 0;
+    n += bin(rep + n, 0x81, 0x00, 0, 0, 0, 1);
+    n += bin(rep + n, 0x81, 0x00, 0, 0, 0, 1);
     before = n;
     n += bin(rep + n, 0x81, 0x0a, 0, 0, 0, 0xdeadbeef);
-    w = (struct want_reply){ MCFRAME_OK, 1, before, 24, 3, 0, MCFRAME_STRAY_REPLY };
-    reply_check(req, qn, rep, n, 0xdeadbeef, &w, "one packet too many");
+    w = (struct want_reply){ MCFRAME_OK, 1, before, 24, 2, 0, MCFRAME_STRAY_REPLY };
+    reply_check(req, qn, rep, n, 0xdeadbeef, &w, "quiet, and one packet too many");
 
     /* Quiet: a GETQ miss sends nothing. */
     qn = bin_req(req, 0x09, "k", 0, "", 0, 1);
@@ -1027,18 +1060,18 @@ START_TEST(judge)
     ck_assert_int_eq(r.why, MCFRAME_STRAY_REPLY);
     ck_assert_int_eq(mcframe_judge(&q, &r), MCFRAME_STRAY_REPLY);
 
-    /* The caller's LOGIN_SET is not the judge's: first_set is reported. */
+    /* The caller's LOGIN_SET is not the judge's: set_seen is reported. */
     mcreq_init(&q);
     mcreply_init(&r);
     mcreq_feed(&q, "set u 0 0 3\r\na b\r\n", 18);
-    ck_assert_int_eq(q.first_set, 1);
+    ck_assert_int_eq(q.set_seen, 1);
 }
 END_TEST
 
 START_TEST(why_words)
 {
     ck_assert_str_eq(mcframe_why_words(MCFRAME_OK), "");
-    for (int a = MCFRAME_MID_REQUEST; a <= MCFRAME_NO_SENTINEL; a++) {
+    for (int a = MCFRAME_MID_REQUEST; a <= MCFRAME_REFUSED; a++) {
         ck_assert_ptr_nonnull(mcframe_why_words((enum mcframe_why)a));
         ck_assert_uint_gt(strlen(mcframe_why_words((enum mcframe_why)a)), 0);
         for (int b = MCFRAME_MID_REQUEST; b < a; b++)
