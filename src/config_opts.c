@@ -163,12 +163,11 @@ const struct config_opt config_opts[CONFIG_NOPTS] = {
         CONFIG_KIND_UINT, .max = 64, .def = "1", TO(prewarm),
         .help = "verified TLS connections kept ready per upstream" },
     [OPT_BUSY_POLL] = { "--busy-poll", "US", "MEMTUNNEL_BUSY_POLL",
-        CONFIG_KIND_UINT, .max = 10000, .unit = "microseconds", .def = "0",
+        CONFIG_KIND_UINT, .max = 10000, .unit = "microseconds", .def = "20",
         TO(busy_poll_us),
         .help = "poll the loop instead of sleeping for at most this long, "
-                "when events come that often (200 takes a third off the "
-                "latency one request at a time adds, for 1.6x the CPU); 0 = "
-                "never" },
+                "when events come that often (about what a sleep and a "
+                "wake-up cost); 0 = never" },
     [OPT_REUSE] = { "--reuse", "MODE", "MEMTUNNEL_REUSE", CONFIG_KIND_WORD,
         .words = reuse_words, .def = "auto", TO(reuse),
         .help = "give an upstream connection that a client left at a "

@@ -12,7 +12,8 @@
 # must refuse a server whose certificate names another host, and one from
 # an unknown CA), then runs the workloads interleaved over rounds — per
 # round, per workload, every target in turn, the order rotating from round
-# to round — and reports the medians. The load generator (mcbench.c)
+# to round; memtunnel restarted before each, so that no row inherits
+# another's --reuse pool — and reports the medians. The load generator (mcbench.c)
 # checks every reply byte for byte; any mismatch, error, stall or failed
 # check stops the run with status 1.
 #
@@ -33,10 +34,11 @@
 # client's first byte, and the load generator sends no credentials through
 # it. Its p50 is compared with memtunnel's without auth in the same run
 # (target: at most 1.2x, issue 20). The other tunnels cannot authenticate.
-# memtunnel-poll and memtunnel-noreuse (not run by default): the same
-# memtunnel with --busy-poll 200, and with --reuse off (no upstream connection
-# kept for the next client), in every row memtunnel runs, so that the
-# defaults can be compared with each choice and with the peers in one run.
+# memtunnel-nopoll, memtunnel-poll and memtunnel-noreuse (not run by
+# default): the same memtunnel with --busy-poll 0 (never polls), with
+# --busy-poll 200, and with --reuse off (no upstream connection kept for the
+# next client), in every row memtunnel runs, so that the defaults can be
+# compared with each choice and with the peers in one run.
 # A binary without the flag (--reuse came after --busy-poll) leaves that
 # target out, with a warning.
 #
@@ -96,8 +98,8 @@
 #   BENCH_CHURN_RATE new connections per second in e and e-ec (200)
 #   BENCH_CHURN_SECONDS measured s per run of e, e-ec and e-max (1)
 #   BENCH_TARGETS    ("direct relay memtunnel memtunnel-auth stunnel haproxy
-#                    nginx"; also relay-tls, memtunnel-poll,
-#                    memtunnel-noreuse)
+#                    nginx"; also relay-tls, memtunnel-nopoll,
+#                    memtunnel-poll, memtunnel-noreuse)
 #   BENCH_MC_THREADS memcached -t (2)
 #   BENCH_OUT        where results.md and results.tsv go (build/bench)
 #   BENCH_STRICT=1   exit 2 when memtunnel does not meet a target of the
@@ -169,9 +171,9 @@ for w in $workloads; do
 done
 for t in $targets; do
 	case $t in
-	direct | relay | relay-tls | memtunnel | memtunnel-auth | memtunnel-poll | memtunnel-noreuse | \
+	direct | relay | relay-tls | memtunnel | memtunnel-auth | memtunnel-nopoll | memtunnel-poll | memtunnel-noreuse | \
 		stunnel | haproxy | nginx) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel memtunnel-auth memtunnel-poll memtunnel-noreuse stunnel haproxy nginx)" ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (direct relay relay-tls memtunnel memtunnel-auth memtunnel-nopoll memtunnel-poll memtunnel-noreuse stunnel haproxy nginx)" ;;
 	esac
 done
 [[ " $targets " == *" direct "* ]] || die "BENCH_TARGETS must include direct (the baseline)"
@@ -344,6 +346,7 @@ memtunnel_version=$("$MEMTUNNEL" --version 2>&1 | head -n1) || die "$MEMTUNNEL -
 declare -A variant_args=(
 	[memtunnel]=""
 	[memtunnel-auth]="--auth memcached"
+	[memtunnel-nopoll]="--busy-poll 0"
 	[memtunnel-poll]="--busy-poll 200"
 	[memtunnel-noreuse]="--reuse off"
 )
@@ -619,8 +622,9 @@ say "Starting the tunnels"
 declare -A port_rsa port_ec
 port_rsa[direct]=${mc_plain[rsa]}
 port_ec[direct]=${mc_plain[ec]}
-for kind in $targets; do
-	[[ $kind != direct ]] || continue
+# up_tunnel KIND: start it, and check that it carries a request.
+up_tunnel() {
+	local kind=$1 p1 p2 p
 	start_tunnel "$kind" "$kind" "$(up_port "$kind" rsa)" "$(up_port "$kind" ec)"
 	read -r p1 p2 <<<"${tun_ports[$kind]}"
 	port_rsa[$kind]=$p1
@@ -631,8 +635,12 @@ for kind in $targets; do
 		# it otherwise.
 		mc_version "$p" || die "$kind does not carry a request to memcached through 127.0.0.1:$p" "$T/$kind.log"
 	done
+}
+for kind in $targets; do
+	[[ $kind != direct ]] || continue
+	up_tunnel "$kind"
 	detail "$(printf '%-17s 127.0.0.1:%s -> RSA server, 127.0.0.1:%s -> EC server (pids %s)' \
-		"$kind" "$p1" "$p2" "$(tunnel_pids "$kind" | tr '\n' ' ')")"
+		"$kind" "${port_rsa[$kind]}" "${port_ec[$kind]}" "$(tunnel_pids "$kind" | tr '\n' ' ')")"
 done
 
 # ---------------------------------------------------------------- workloads
@@ -849,6 +857,20 @@ for ((r = 1; r <= rounds; r++)); do
 			if [[ $w == f ]]; then
 				run_idle "$r" "$t"
 			else
+				# memtunnel starts every row afresh: the connections
+				# another row left in its --reuse pool would go to this
+				# row's clients, and memcached serves a connection on
+				# the thread it gave it at accept, in turn. Eight
+				# pipelining clients given eight of the churn row's
+				# connections could land on one of its two threads
+				# (254 against 26 ticks of their CPU, seen in row c),
+				# which halved that run; fresh connections take turns.
+				# Where other clients share a server, as a provider's
+				# do, the thread a new connection gets is chance too.
+				if [[ $t == memtunnel* ]]; then
+					stop_pid "${tun_pid[$t]}"
+					up_tunnel "$t"
+				fi
 				run_load "$r" "$w" "$t"
 			fi
 			running "${mc_pid[rsa]}" || die "memcached (RSA) died" "$T/mc-rsa.log"
@@ -884,6 +906,7 @@ status=0
 	"relay=tests/bench/relay.c: plaintext, no TLS, one thread (epoll), 64 KiB per direction, to memcached's plaintext port: the floor of one extra hop, not a peer" \
 	"relay-tls=the same relay to memcached's TLS port, behind a memtunnel (only the relay's CPU counted): carrying the TLS stream with no cryptography, not a peer" \
 	"memtunnel-auth=the same memtunnel with --auth memcached, in front of a copy of each memcached started with -Y (ASCII authentication; otherwise the same settings), churn rows only; the load generator sends no credentials" \
+	"memtunnel-nopoll=the same memtunnel with --busy-poll 0: the loop always sleeps when it runs out of work" \
 	"memtunnel-poll=the same memtunnel with --busy-poll 200: the loop polls for up to 200 µs instead of sleeping" \
 	"memtunnel-noreuse=the same memtunnel with --reuse off: every local connection has an upstream connection of its own" \
 	"run=$rounds rounds x $seconds s (+ $warmup s warm-up), churn rows $churn_seconds s (+ $warmup s), $elapsed s of workloads, $SECONDS s in all; medians; e and e-ec: $churn_rate new connections/s, e-max: back to back" \

@@ -37,12 +37,15 @@ PEERS = ["stunnel", "haproxy", "nginx"]
 # memtunnel, whose CPU is not counted), a reference in the same way.
 # memtunnel-auth: memtunnel with --auth memcached against memcached -Y, in
 # the churn rows; compared with memtunnel's own row, never a peer either.
-# memtunnel-poll, memtunnel-noreuse: memtunnel with --busy-poll 200 and with
-# --reuse off, beside the defaults (optional targets; never peers).
-VARIANTS = {"memtunnel-poll": "--busy-poll 200", "memtunnel-noreuse": "--reuse off"}
+# memtunnel-nopoll, memtunnel-poll, memtunnel-noreuse: memtunnel with
+# --busy-poll 0, with --busy-poll 200 and with --reuse off, beside the
+# defaults (optional targets; never peers).
+VARIANTS = {"memtunnel-nopoll": "--busy-poll 0", "memtunnel-poll": "--busy-poll 200",
+            "memtunnel-noreuse": "--reuse off"}
 ORDER = ["direct", "relay", "relay-tls", "memtunnel"] + list(VARIANTS) + ["memtunnel-auth"] + PEERS
 LABEL = {"relay": "relay (no TLS)", "relay-tls": "relay of the TLS stream",
          "memtunnel-auth": "memtunnel --auth memcached",
+         "memtunnel-nopoll": "memtunnel --busy-poll 0",
          "memtunnel-poll": "memtunnel --busy-poll 200",
          "memtunnel-noreuse": "memtunnel --reuse off"}
 # The churn rows: an operation is a new connection.
@@ -206,7 +209,7 @@ def main():
     md.append("## Benchmark results\n")
     optional = ("relay-tls", "memtunnel-auth") + tuple(VARIANTS)
     for k in ("machine", "load", "memtunnel", "memcached", "relay", "relay-tls", "memtunnel-auth",
-              "memtunnel-poll", "memtunnel-noreuse", "stunnel", "haproxy", "nginx", "run"):
+              "memtunnel-nopoll", "memtunnel-poll", "memtunnel-noreuse", "stunnel", "haproxy", "nginx", "run"):
         if k in meta and (k not in optional or k in targets):
             md.append(f"- **{k}**: {meta[k]}")
     md.append("")

@@ -3,8 +3,8 @@
 # With requests back to back on loopback it polls (the stats line counts
 # the time, and both windows open); with no traffic it never does; behind
 # an upstream 3 ms away, the window for replies falls to zero and the
-# polling stays a small share of the time; --busy-poll 0, the default,
-# turns it off.
+# polling stays a small share of the time; the default polls for 20 µs at
+# most; --busy-poll 0 turns it off.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -123,9 +123,21 @@ assert_lt "$pct" 30 "memtunnel's CPU stays low: $pct % of one core"
 stop_memtunnel MT
 bg_stop DELAY
 
-# ---- --busy-poll 0: off --------------------------------------------------------
+# ---- the default: windows of 20 µs at most -----------------------------------
 MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$UP_PORT" \
 	--listen 127.0.0.1:0 --ca "$PKI/ca.crt"
+n0=$(count_log "$T/MT.log" "$line_re")
+out=$(py_run "$T/client.py" "$MT_PORT" 1 0 2>&1) || fail "gets with the default" "$out"
+assert_match "$out" '^gets=[0-9]+$' "with the default every reply is right ($out)"
+wait_count "$T/MT.log" "$line_re" $((n0 + 2)) 5 >/dev/null
+windows=$(lines_after 0 | sed -E 's/.*quiet=([0-9]+) .*awaiting=([0-9]+)$/\1 \2/' | tr ' ' '\n' | sort -n | tail -n 1)
+assert_le 1 "$(count_log "$T/MT.log" "$line_re")" "the default polls: there is a busy-poll stats line"
+assert_le "${windows:-999}" 20 "the default's windows stay within 20 µs (largest seen: ${windows:-none})"
+stop_memtunnel MT
+
+# ---- --busy-poll 0: off --------------------------------------------------------
+MEMTUNNEL_STATS_INTERVAL=1 start_memtunnel MT --servers "localhost:$UP_PORT" \
+	--listen 127.0.0.1:0 --ca "$PKI/ca.crt" --busy-poll 0
 out=$(py_run "$T/client.py" "$MT_PORT" 1 0 2>&1) || fail "gets with --busy-poll 0" "$out"
 assert_match "$out" '^gets=[0-9]+$' "with --busy-poll 0 every reply is right ($out)"
 wait_log "$T/MT.log" 'at=stats upstream=' 5

@@ -656,11 +656,11 @@ static const struct {
     { NONE, E(SRV, "MEMTUNNEL_PREWARM="), get_prewarm, 1 },
     { A("--prewarm", "2"), E(SRV, "MEMTUNNEL_PREWARM=x"), get_prewarm, 2 },
 
-    { NONE, E(SRV), get_busy_poll, 0 },
+    { NONE, E(SRV), get_busy_poll, 20 },
     { A("--busy-poll", "0"), E(SRV), get_busy_poll, 0 },
     { A("--busy-poll=10000"), E(SRV), get_busy_poll, 10000 },
     { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL=50"), get_busy_poll, 50 },
-    { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL="), get_busy_poll, 0 },
+    { NONE, E(SRV, "MEMTUNNEL_BUSY_POLL="), get_busy_poll, 20 },
     { A("--busy-poll", "0"), E(SRV, "MEMTUNNEL_BUSY_POLL=50"), get_busy_poll, 0 },
 
     { NONE, E(SRV), get_stats, 60 },
