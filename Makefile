@@ -65,7 +65,7 @@ else
   say =
 endif
 
-.PHONY: all deps deps-test check modgraph unit test integration integration-static integration-lanes demo sanitize clean distclean tools pki
+.PHONY: all deps deps-test check modgraph unit test integration integration-static integration-lanes integration-halves demo sanitize clean distclean tools pki
 
 all: $(PROG)
 
@@ -198,7 +198,24 @@ valgrind: $(PROG) $(MCLOAD) pki deps-test
 
 sanitize: deps-test
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined unit
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined integration
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined integration-halves
+
+# Every scenario once, in two lanes side by side (every other scenario in
+# each, so that both get their share of the long ones), as make check's
+# lanes run: the scenarios pass beside two busy loops, and the heavy ones
+# take turns.  Each lane's report is printed whole once both have ended.
+SCENARIOS := $(sort $(wildcard tests/integration/[0-9][0-9]-*.sh))
+integration-halves: $(PROG) $(MCLOAD) pki deps-test
+	$(Q)mkdir -p $(LANES)
+	$(Q)export MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)); \
+	  tests/integration/run.sh $(filter-out $(EVEN),$(SCENARIOS)) >$(LANES)/odd.out 2>&1 & o=$$!; \
+	  tests/integration/run.sh $(EVEN) >$(LANES)/even.out 2>&1 & e=$$!; \
+	  ro=0; re=0; wait $$o || ro=$$?; wait $$e || re=$$?; \
+	  echo "# integration, first half"; cat $(LANES)/odd.out; \
+	  echo "# integration, second half"; cat $(LANES)/even.out; \
+	  [ $$ro -eq 0 ] && [ $$re -eq 0 ]
+EVEN = $(foreach i,$(shell seq 2 2 $(words $(SCENARIOS))),$(word $(i),$(SCENARIOS)))
 
 demo: $(PROG) deps-test
 	$(Q)MEMTUNNEL=$(abspath $(PROG)) tests/demo.sh
