@@ -610,7 +610,10 @@ static void drop_beyond(struct mcreply *r, struct mcreply_cut *cut,
     int refused = whole && r->proto == MCFRAME_TEXT && r->len == 6
                   && memcmp(r->line, "ERROR\r", 6) == 0;
     r->units++;     /* counted once, whole or not, however cut */
-    reply_bad(r, refused ? MCFRAME_REFUSED : MCFRAME_STRAY_REPLY);
+    /* Whatever reading its head found wrong: the verdict must not depend
+     * on whether the head was whole when the chunk ended. */
+    r->why = refused ? MCFRAME_REFUSED : MCFRAME_STRAY_REPLY;
+    r->state = ST_DEAD;
     r->beyond = 1;
     r->held = 0;
     cut->client = start;

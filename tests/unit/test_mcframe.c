@@ -773,6 +773,10 @@ START_TEST(text_replies)
     static const char nomn1[] = "END\r\nERRORS\r\n";
     w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 5, 0, 2, 0, MCFRAME_STRAY_REPLY };
     reply_check(S("get a\r\n"), S(nomn1), 0, &w, "a line that begins as ERROR");
+    /* Not even a reply: stray all the same, whole or cut (the fuzzer's). */
+    static const char badline[] = "END\r\nX\nMN\r\n";
+    w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 5, 0, 2, 0, MCFRAME_STRAY_REPLY };
+    reply_check(S("get a\r\n"), S(badline), 0, &w, "a bad line beyond the replies");
     /* ...nor, after a client's mn, a line no request asked for. */
     static const char nomn2[] = "MN\r\nSERVER_ERROR x\r\nMN\r\n";
     w = (struct want_reply){ MCFRAME_STRAY_REPLY, 0, 4, 0, 2, 1, MCFRAME_STRAY_REPLY };
