@@ -85,8 +85,8 @@ enum conn_state {
 struct conn_reuse {
     struct mcreq req;
     struct mcreply reply;
-    unsigned char held[MCFRAME_SENTINEL_MAX];   /* server bytes kept back */
-    size_t nheld;
+    unsigned char held[MCFRAME_SENTINEL_MAX];   /* server bytes kept back:
+                                                   reply.held of them */
 };
 
 struct conn {

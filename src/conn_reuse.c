@@ -39,7 +39,6 @@ void conn_reuse_request(struct conn *c, const char *p, size_t n)
         }
         mcreq_init(&rz->req);
         mcreply_init(&rz->reply);
-        rz->nheld = 0;
     }
     enum mcframe_proto before = rz->req.proto;
     mcreq_feed(&rz->req, p, n);
@@ -87,16 +86,14 @@ size_t conn_reuse_reply(struct conn *c, char *p, size_t n)
         /* Kept back from earlier: they come first. */
         memmove(p + cut.released, p, n);
         memcpy(p, rz->held, cut.released);
-        rz->nheld = 0;
         out += cut.released;
     }
-    if (cut.held > 0) {
-        memcpy(rz->held + rz->nheld, p + out, cut.held);
-        rz->nheld += cut.held;
-    }
-    /* Kept back and never released: the sentinel's answer, or a stray
-     * reply's beginning. */
-    rz->nheld = rz->reply.held;
+    /* rz->held mirrors the framer's count (reply.held), which already
+     * includes this chunk's: what it kept back and never released, the
+     * sentinel's answer or a stray reply's beginning, is simply not
+     * counted any more. */
+    if (cut.held > 0)
+        memcpy(rz->held + rz->reply.held - cut.held, p + out, cut.held);
     if (c->draining && (rz->reply.found || rz->reply.why != MCFRAME_OK))
         answered(c);
     else if (c->drained && rz->reply.why != MCFRAME_OK)
@@ -165,7 +162,6 @@ static void on_client_detached(uv_handle_t *h)
     if (c->rz) {
         mcreq_init(&c->rz->req);
         mcreply_init(&c->rz->reply);
-        c->rz->nheld = 0;
     }
     if (upstream_pool_put(c->up, c, c->pool_proto) < 0) {
         conn_close(c, LOG_DEBUG, "closed", REASON_POOL_FULL, NULL);

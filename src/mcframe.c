@@ -588,7 +588,7 @@ static int reply_header(struct mcreply *r)
  * known when none was quiet), before the sentinel's answer. */
 static int all_in(const struct mcreply *r)
 {
-    return r->armed && r->exact && !r->found && r->units == r->expect;
+    return r->armed && !r->found && r->units == r->expect;
 }
 
 /* Whether the head kept so far may still be an ERROR line where the
@@ -746,8 +746,7 @@ size_t mcframe_sentinel(const struct mcreq *q, struct mcreply *r,
     if (q->proto == MCFRAME_NONE)
         return 0;
     r->armed = 1;
-    r->exact = !q->quiet;
-    r->expect = q->requests;
+    r->expect = q->quiet ? UINT64_MAX : q->requests;
     if (q->proto == MCFRAME_TEXT) {
         r->want_mn = q->mn + 1;
         memcpy(out, "mn\r\n", 4);

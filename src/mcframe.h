@@ -130,11 +130,11 @@ struct mcreply {
     unsigned armed : 1;          /* a sentinel was sent */
     unsigned found : 1;          /* its answer came, whole */
     unsigned seen : 1;           /* any byte was fed */
-    unsigned exact : 1;          /* armed behind requests that each get
-                                    exactly one reply (none quiet) */
     unsigned beyond : 1;         /* a reply came that no request asked
                                     for: nothing more is the client's */
-    uint64_t expect;             /* with exact: the client's replies */
+    uint64_t expect;             /* armed: the client's replies, exactly
+                                    one per request; UINT64_MAX when a
+                                    request was quiet (not known) */
     uint32_t held;               /* bytes kept back: see mcreply_feed */
     /* The rest is mcframe.c's. */
     unsigned state : 3;
