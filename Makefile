@@ -2,8 +2,8 @@
 #
 #   make                 build bin/memtunnel (installs missing Debian packages)
 #   make check           unit tests, integration tests against real memcached
-#                        (Debian-linked and static builds), then the buildpack
-#                        (bin/compile, examples)
+#                        (static build), then the buildpack (bin/compile,
+#                        examples)
 #   make unit SUITE=config
 #                        one unit suite (SUITE="config ident": several)
 #   make test T=20       one integration scenario (T="20 21": several;
@@ -65,7 +65,7 @@ else
   say =
 endif
 
-.PHONY: all deps deps-test check modgraph unit test integration integration-static integration-lanes integration-halves demo sanitize clean distclean tools pki
+.PHONY: all deps deps-test check modgraph unit test integration integration-static integration-halves unit-and-static demo sanitize clean distclean tools pki
 
 all: $(PROG)
 
@@ -107,14 +107,20 @@ tools: $(MCLOAD)
 pki:
 	$(Q)tests/pki.sh $(PKI) >/dev/null
 
-# Under the sanitizers each suite runs in a process of its own: with
-# LeakSanitizer checking every forked test, one runner for all the suites
-# took 150 s on a 2-core VM, suite by suite 22 s.  SUITE=NAME... runs only
-# those suites (unit_tests --list names them).
+# Under the sanitizers each suite runs in a process of its own, two at a
+# time: with LeakSanitizer checking every forked test, one runner for all
+# the suites took 150 s on a 2-core VM, suite by suite 22 s (since grown to
+# 126 s; two at a time, 74 s).  Each suite's report is printed whole, in
+# order, at the end.  SUITE=NAME... runs only those suites (unit_tests
+# --list names them).
+UNIT_OUT := $(BUILD)/unit-out
 unit: $(UNIT) pki
 ifneq ($(SANITIZE),)
-	$(Q)for s in $(if $(SUITE),$(SUITE),$$($(UNIT) --list)); do \
-	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT) $$s || exit 1; done
+	$(Q)rm -rf $(UNIT_OUT) && mkdir -p $(UNIT_OUT) && \
+	  suites="$(if $(SUITE),$(SUITE),$$($(UNIT) --list))" && rc=0 && \
+	  { printf '%s\n' $$suites | MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) \
+	      xargs -P 2 -I @ sh -c '$(UNIT) @ >$(UNIT_OUT)/@.out 2>&1' || rc=$$?; } && \
+	  for s in $$suites; do cat $(UNIT_OUT)/$$s.out; done && exit $$rc
 else
 	$(Q)MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) $(UNIT) $(SUITE)
 endif
@@ -142,31 +148,24 @@ test: $(PROG) $(MCLOAD) pki deps-test
 
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory modgraph
-	$(Q)$(MAKE) --no-print-directory unit
-	$(Q)$(MAKE) --no-print-directory integration-lanes
+	$(Q)$(MAKE) --no-print-directory unit-and-static
+	$(Q)$(MAKE) --no-print-directory integration-static
 	$(Q)$(MAKE) --no-print-directory bench-selftest
 	$(Q)$(MAKE) --no-print-directory check-buildpack
 
-# Both lanes side by side, the static one building first: the scenarios
-# take their ports from the kernel and bound every wait, and they pass
-# beside two busy loops, which is what the other lane amounts to.  Each
-# lane's report is printed whole once both have ended.
-LANES := $(BUILD)/lanes
-integration-lanes: $(PROG) $(MCLOAD) pki deps-test
-	$(Q)mkdir -p $(LANES)
-	$(Q)$(MAKE) --no-print-directory integration >$(LANES)/default.out 2>&1 & d=$$!; \
-	  $(MAKE) --no-print-directory integration-static >$(LANES)/static.out 2>&1 & s=$$!; \
-	  rd=0; rs=0; wait $$d || rd=$$?; wait $$s || rs=$$?; \
-	  echo "# integration, Debian-linked build"; cat $(LANES)/default.out; \
-	  echo "# integration, static build"; cat $(LANES)/static.out; \
-	  [ $$rd -eq 0 ] && [ $$rs -eq 0 ]
+# The unit tests (one core) beside the static build (wolfSSL's, minutes on a
+# cold cache), each one's report printed whole once both have ended.
+PAIR := tests/tools/pair.sh $(BUILD)/lanes
+unit-and-static: $(UNIT) pki
+	$(Q)$(PAIR) unit '$(MAKE) --no-print-directory unit' \
+	  'static build' '$(MAKE) --no-print-directory static'
 
-# The same scenarios against the static build, the binary the buildpack
-# ships: its wolfSSL is configured differently from Debian's (no OpenSSL
-# layer, AES-NI), and the unit tests link Debian's.
+# The scenarios against the static build, the binary the buildpack ships
+# (its wolfSSL is configured differently from Debian's: no OpenSSL layer,
+# AES-NI), in two lanes.  make sanitize runs them against the Debian-linked
+# build, which the unit tests link too.
 integration-static: static $(MCLOAD) pki deps-test
-	$(Q)MEMTUNNEL=$(abspath $(STATIC_PROG)) MCLOAD=$(abspath $(MCLOAD)) \
-	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)) tests/integration/run.sh
+	$(Q)$(MAKE) --no-print-directory integration-halves SCENARIO_PROG=$(STATIC_PROG)
 
 SOAKLOAD := $(BUILD)/tools/soakload
 FUZZ_SECONDS ?= 60
@@ -201,20 +200,16 @@ sanitize: deps-test
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined integration-halves
 
 # Every scenario once, in two lanes side by side (every other scenario in
-# each, so that both get their share of the long ones), as make check's
-# lanes run: the scenarios pass beside two busy loops, and the heavy ones
-# take turns.  Each lane's report is printed whole once both have ended.
+# each, so that both get their share of the long ones): the scenarios pass
+# beside two busy loops, and the heavy ones take turns.  SCENARIO_PROG
+# picks the binary (default: the Debian-linked build).
 SCENARIOS := $(sort $(wildcard tests/integration/[0-9][0-9]-*.sh))
-integration-halves: $(PROG) $(MCLOAD) pki deps-test
-	$(Q)mkdir -p $(LANES)
-	$(Q)export MEMTUNNEL=$(abspath $(PROG)) MCLOAD=$(abspath $(MCLOAD)) \
+SCENARIO_PROG ?= $(PROG)
+integration-halves: $(SCENARIO_PROG) $(MCLOAD) pki deps-test
+	$(Q)export MEMTUNNEL=$(abspath $(SCENARIO_PROG)) MCLOAD=$(abspath $(MCLOAD)) \
 	  MEMTUNNEL_TEST_PKI=$(abspath $(PKI)); \
-	  tests/integration/run.sh $(filter-out $(EVEN),$(SCENARIOS)) >$(LANES)/odd.out 2>&1 & o=$$!; \
-	  tests/integration/run.sh $(EVEN) >$(LANES)/even.out 2>&1 & e=$$!; \
-	  ro=0; re=0; wait $$o || ro=$$?; wait $$e || re=$$?; \
-	  echo "# integration, first half"; cat $(LANES)/odd.out; \
-	  echo "# integration, second half"; cat $(LANES)/even.out; \
-	  [ $$ro -eq 0 ] && [ $$re -eq 0 ]
+	  $(PAIR) 'integration, first half' 'tests/integration/run.sh $(filter-out $(EVEN),$(SCENARIOS))' \
+	    'integration, second half' 'tests/integration/run.sh $(EVEN)'
 EVEN = $(foreach i,$(shell seq 2 2 $(words $(SCENARIOS))),$(word $(i),$(SCENARIOS)))
 
 demo: $(PROG) deps-test

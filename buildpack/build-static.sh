@@ -48,6 +48,9 @@
 #   MEMTUNNEL_TEST_NOW=SECONDS    tests only: the time, in seconds since
 #                                 the epoch, that Valid-Until is checked
 #                                 against (apt's own check keeps the clock)
+#   MEMTUNNEL_TEST_STOP=patches   tests only: stop once memtunnel's own
+#                                 wolfSSL patches are chosen (a cold
+#                                 cache), building nothing
 #   MEMTUNNEL_LIBUV=auto|system|source
 #                                 auto (default): the system's libuv_a.a
 #                                 (libuv1-dev) when present, else built

@@ -13,8 +13,8 @@
 #                    bin/release, the app's Procfile command, source
 #                    mirrors intact and corrupted; the Cloud Native
 #                    Buildpack (buildpack.toml, bin/detect, bin/build twice
-#                    as a lifecycle runs them); then every example app
-#                    through the static binary
+#                    as a lifecycle runs them); beside them, every
+#                    example app through the static binary
 #   bench-static     throughput through bin/memtunnel (Debian's wolfSSL)
 #                    against build/static/memtunnel
 #
@@ -36,8 +36,8 @@ static-mirror:
 
 check-buildpack: static
 	$(Q)tests/deps.sh test
-	$(Q)tests/buildpack/run.sh
-	$(Q)MEMTUNNEL=$(abspath $(STATIC_PROG)) tests/buildpack/examples.sh
+	$(Q)$(PAIR) buildpack tests/buildpack/run.sh \
+	  examples 'MEMTUNNEL=$(abspath $(STATIC_PROG)) tests/buildpack/examples.sh'
 
 bench-static: static bin/memtunnel $(MCLOAD)
 	$(Q)tests/deps.sh test

@@ -195,6 +195,11 @@ libs_build() {
 				detail "warning: ${p##*/} does not apply to wolfssl $wolf_ver; building without it (it only saves CPU)"
 			fi
 		done
+		# Tests only: the choice above, without the build that follows.
+		if [[ ${MEMTUNNEL_TEST_STOP:-} == patches ]]; then
+			detail "stopping before the wolfSSL build (MEMTUNNEL_TEST_STOP=patches)"
+			exit 0
+		fi
 		t0=$SECONDS
 		step "Building wolfSSL $wolf_ver (${asm_args[*]:-no assembly for $arch})"
 		[[ $asm != none ]] || detail "warning: no AES instructions for this CPU; AES-GCM runs in software"

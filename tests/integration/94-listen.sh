@@ -84,7 +84,7 @@ out=$(mcload --port "$LWRAP_PORT" setget 2>&1) || fail "setget through the defau
 assert_match "$out" 'ok=1' "LWRAP: the default listener works"
 
 # Tunnel-only mode, no --listen: 127.0.0.1:11211 and 11212, when free.
-# make check runs two lanes of scenarios at once: the other lane's 94
+# Two runs of the scenarios at once (two checkouts, say): the other's 94
 # waits for this part to end (the lock goes with the process).
 exec {default_ports_lock}>"${TMPDIR:-/tmp}/memtunnel-it-default-ports.lock"
 flock -w 60 "$default_ports_lock" || fail "the lock on the default ports"
