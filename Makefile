@@ -56,6 +56,8 @@ UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%.o)
 UNIT := $(BUILD)/unit_tests
 MCLOAD := $(BUILD)/tools/mcload
 PKI := build/pki
+# Two parts side by side, each one's report printed whole once both ended.
+PAIR := tests/tools/pair.sh $(BUILD)/lanes
 
 ifeq ($(V),)
   Q := @
@@ -155,7 +157,6 @@ check: deps-test
 
 # The unit tests (one core) beside the static build (wolfSSL's, minutes on a
 # cold cache), each one's report printed whole once both have ended.
-PAIR := tests/tools/pair.sh $(BUILD)/lanes
 unit-and-static: $(UNIT) pki
 	$(Q)$(PAIR) unit '$(MAKE) --no-print-directory unit' \
 	  'static build' '$(MAKE) --no-print-directory static'

@@ -777,26 +777,16 @@ check "a hostile APT_CONFIG (insecure repositories allowed) does not let an unsi
 # check the mirror and read the indexes before the first's compile (make
 # -j, a few seconds) was done, or it found the first's result cached.
 concurrent_ok() {
-	local bp=$T/bp-conc cc=$T/conc-cache wk=$T/conc-work pa pb sa=0 sb=0 left
+	local bp=$T/bp-conc cc=$T/conc-cache wk=$T/conc-work left build
 	rm -rf "$bp" "$cc" "$wk"
 	cp -a "$root" "$bp"
 	echo "/* concurrent build test */" >>"$bp/src/main.c"
 	mkdir -p "$cc" "$wk"
 	cp -a "$cache/memtunnel/"wolfssl-* "$cc/" || return 1
-	MEMTUNNEL_SOURCE_MIRROR=$mirror timeout 600 "$bp/buildpack/build-static.sh" --out "$T/conc-a" \
-		--cache "$cc" --work "$wk" >"$T/conc-a.log" 2>&1 &
-	pa=$!
-	MEMTUNNEL_SOURCE_MIRROR=$mirror timeout 600 "$bp/buildpack/build-static.sh" --out "$T/conc-b" \
-		--cache "$cc" --work "$wk" >"$T/conc-b.log" 2>&1 &
-	pb=$!
-	wait "$pa" || sa=$?
-	wait "$pb" || sb=$?
-	echo "--- first (exit $sa)"
-	cat "$T/conc-a.log"
-	echo "--- second (exit $sb)"
-	cat "$T/conc-b.log"
-	[[ $sa -eq 0 && $sb -eq 0 ]] || return 1
-	grep -q 'Compiling memtunnel' "$T/conc-b.log" || { echo "the second build did not compile"; return 1; }
+	build=$(printf 'MEMTUNNEL_SOURCE_MIRROR=%q timeout 600 %q --cache %q --work %q --out' \
+		"$mirror" "$bp/buildpack/build-static.sh" "$cc" "$wk")
+	"$here/../tools/pair.sh" "$T/conc" first "$build $T/conc-a" second "$build $T/conc-b" || return 1
+	grep -q 'Compiling memtunnel' "$T/conc/second.out" || { echo "the second build did not compile"; return 1; }
 	cmp "$T/conc-a" "$T/conc-b" || return 1
 	"$T/conc-a" --version || return 1
 	left=$(find "$wk" "$cc" -mindepth 1 -maxdepth 1 \( -name 'build.*' -o -name '.*' \))

@@ -64,9 +64,9 @@ export MEMTUNNEL_TEST_PKI=${MEMTUNNEL_TEST_PKI:-$logs/pki}
 
 # Scenarios that load the machine on purpose (thousands of connections,
 # floods) have a line `# heavy` in their header. Two runs at once (the
-# two lanes of make check and make sanitize) take turns at those, so that
-# neither measures the other's load; every other scenario passes beside
-# two busy loops.
+# two lanes of make check or make sanitize, each with half the scenarios)
+# take turns at those, so that neither measures the other's load; every
+# other scenario passes beside two busy loops.
 heavy_lock=${TMPDIR:-/tmp}/memtunnel-it-heavy.lock
 
 passed=0
